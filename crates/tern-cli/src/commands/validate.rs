@@ -1,0 +1,43 @@
+//! `tern validate`: load flows, check them, print diagnostics.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tern_flow::actions::load_actions;
+use tern_flow::Diagnostic;
+
+use crate::cli::ValidateArgs;
+
+pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let loaded = tern_flow::load_paths(&args.paths)?;
+    let mut diagnostics = loaded.diagnostics;
+    let actions = match &args.actions {
+        Some(path) => {
+            let (registry, problems) = load_actions(path).context("reading the actions file")?;
+            diagnostics.extend(problems);
+            Some(registry)
+        }
+        None => None,
+    };
+    diagnostics.extend(tern_flow::validate::validate(&loaded.flows, actions.as_ref()));
+    print(&diagnostics, args.json)?;
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    if !args.json {
+        let flows = loaded.flows.flows.len();
+        let files = loaded.flows.sources.len();
+        eprintln!("{flows} flows in {files} files: {errors} errors, {warnings} warnings");
+    }
+    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn print(diagnostics: &[Diagnostic], json: bool) -> anyhow::Result<()> {
+    for diagnostic in diagnostics {
+        if json {
+            println!("{}", serde_json::to_string(diagnostic)?);
+        } else {
+            println!("{diagnostic}");
+        }
+    }
+    Ok(())
+}

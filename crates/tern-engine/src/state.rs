@@ -1,0 +1,105 @@
+//! The conversation's dialogue state: what the engine needs between turns.
+//!
+//! It is small on purpose (slots, a short flow stack and what the engine is
+//! waiting for), because it is stored as one row and read on every turn.
+//! Nothing here grows with the length of the conversation.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DialogueState {
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub slots: IndexMap<String, Value>,
+    /// Active flows; the last one runs. Lower frames are callers, or flows
+    /// paused by a topic switch, or flows queued by a multi-request message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stack: Vec<Frame>,
+    /// What the engine waits for before it can go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// Set once the conversation was handed to a human; the engine then stays
+    /// silent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handed_off: bool,
+}
+
+impl DialogueState {
+    pub fn active_frame(&self) -> Option<&Frame> {
+        self.stack.last()
+    }
+
+    pub fn active_flow(&self) -> Option<&str> {
+        self.stack.last().map(|f| f.flow.as_str())
+    }
+
+    pub fn active_step(&self) -> Option<&str> {
+        self.stack.last().filter(|f| f.phase != Phase::Queued).map(|f| f.step.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub flow: String,
+    /// The current step's id; meaningless while `phase` is `Queued`.
+    pub step: String,
+    pub phase: Phase,
+    pub origin: Origin,
+    /// Invalid answers given to the current collect step.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Slots this flow (and flows it called) assigned; cleared when the
+    /// outermost flow ends so that starting it again asks afresh.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assigned: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Where the frame is in its current step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Started by a request but not run yet (a later request of the same
+    /// message, or a flow waiting behind another).
+    Queued,
+    /// About to run `step`.
+    Enter,
+    /// `step` asked the user and waits for the answer.
+    Asking,
+    /// `step` is done; the next step must be chosen.
+    Leave,
+}
+
+/// How a frame came onto the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Started by the user with nothing else running.
+    User,
+    /// Started by the user while another flow was running; that flow is
+    /// offered for resuming when this one ends.
+    Interruption,
+    /// Started by a `call` step; the caller continues when it ends.
+    Call,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Waiting {
+    /// The active collect step waits for its value (see the active frame).
+    Slot,
+    /// A collected value waits for the user to confirm it.
+    Confirmation { slot: String, value: Value },
+    /// The user was asked whether to go back to a paused flow.
+    ResumeOffer { flow: String },
+    /// The user was asked which of several flows they meant.
+    Clarification { flows: Vec<String> },
+    /// The action of the active step must be run by the caller.
+    Action { action: String },
+    /// The semantic conditions of the active step must be judged.
+    Judgement { conditions: Vec<String> },
+}

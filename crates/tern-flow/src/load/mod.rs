@@ -1,0 +1,142 @@
+//! Loading flow files: one file, several files or directories of them, merged
+//! into one [`FlowSet`].
+//!
+//! Loading never stops at the first problem. Syntax errors stop only their own
+//! file; field-level problems become diagnostics and the step or flow is kept
+//! in a degraded form so that later checks still run on the rest.
+
+mod convert;
+mod raw;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::model::FlowSet;
+
+/// The flows found, with every problem found while reading them.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub flows: FlowSet,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// An input that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read `{path}`: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("no flow files (*.yml, *.yaml) found in `{0}`")]
+    NoFiles(PathBuf),
+}
+
+/// Loads every path: files as given, directories searched recursively for
+/// `*.yml` and `*.yaml` files in name order.
+pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Loaded, LoadError> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect_files(path.as_ref(), &mut files)?;
+    }
+    let mut loaded = Loaded::default();
+    for file in files {
+        let text = fs::read_to_string(&file)
+            .map_err(|source| LoadError::Io { path: file.clone(), source })?;
+        load_source(&mut loaded, file, &text);
+    }
+    Ok(loaded)
+}
+
+/// Loads flows from text, as if read from `path`. Used by tests and by
+/// callers that hold flow files in memory.
+pub fn load_str(path: impl Into<PathBuf>, text: &str) -> Loaded {
+    let mut loaded = Loaded::default();
+    load_source(&mut loaded, path.into(), text);
+    loaded
+}
+
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let io_error = |source| LoadError::Io { path: path.to_path_buf(), source };
+    let metadata = fs::metadata(path).map_err(io_error)?;
+    if !metadata.is_dir() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let before = files.len();
+    walk_directory(path, files)?;
+    if files.len() == before {
+        return Err(LoadError::NoFiles(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+fn walk_directory(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let io_error = |source| LoadError::Io { path: dir.to_path_buf(), source };
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io_error)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io_error)?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            walk_directory(&entry, files)?;
+        } else if is_flow_file(&entry) {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+fn is_flow_file(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+}
+
+fn load_source(loaded: &mut Loaded, path: PathBuf, text: &str) {
+    let file = loaded.flows.sources.len() as u32;
+    loaded.flows.sources.push(path.clone());
+    if text.trim().is_empty() {
+        loaded.diagnostics.push(file_error(&path, "file is empty", 1, 1));
+        return;
+    }
+    match serde_saphyr::from_str::<raw::RawFile>(text) {
+        Ok(raw) => convert::convert_file(loaded, file, raw),
+        Err(error) => loaded.diagnostics.push(syntax_error(&path, &error)),
+    }
+}
+
+fn syntax_error(path: &Path, error: &serde_saphyr::Error) -> Diagnostic {
+    let (line, column) = error
+        .location()
+        .map(|l| (l.line() as u32, l.column() as u32))
+        .unwrap_or((1, 1));
+    let message = first_line(&error.to_string());
+    let mut diagnostic = file_error(path, &message, line, column);
+    diagnostic.code = "invalid_yaml";
+    diagnostic.hint = syntax_hint(&message);
+    diagnostic
+}
+
+/// The error text without the source snippet serde-saphyr appends.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_string()
+}
+
+fn syntax_hint(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        return Some("check the spelling; docs/flows.md lists every field".to_string());
+    }
+    None
+}
+
+fn file_error(path: &Path, message: &str, line: u32, column: u32) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        code: "invalid_file",
+        file: Some(path.to_path_buf()),
+        line,
+        column,
+        path: String::new(),
+        message: message.to_string(),
+        hint: None,
+    }
+}

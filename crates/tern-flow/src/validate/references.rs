@@ -1,0 +1,242 @@
+//! References by name: steps named in `next`, `then`, `else` and
+//! `on_max_attempts`, flows named in `call` and `link`, calls that recurse,
+//! and flows that nothing can start.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::{step_path, suggest, Report};
+use crate::model::{Flow, FlowSet, Located, Next, Pos, StepKind, Target};
+
+/// Reports step targets that name no step of their flow.
+pub(crate) fn check_step_targets(flows: &FlowSet, report: &mut Report) {
+    for flow in flows.flows.values() {
+        for (index, step) in flow.steps.iter().enumerate() {
+            let path = step_path(flow, index);
+            match &step.next {
+                Next::FallThrough => {}
+                Next::Goto(target) => check_target(flow, target, &format!("{path}.next"), report),
+                Next::Branches(branches) => {
+                    for (position, branch) in branches.iter().enumerate() {
+                        let field = format!("{path}.next[{position}].then");
+                        check_target(flow, &branch.then, &field, report);
+                    }
+                }
+            }
+            if let Some(otherwise) = &step.otherwise {
+                check_target(flow, otherwise, &format!("{path}.else"), report);
+            }
+            if let StepKind::Collect(collect) = &step.kind
+                && let Some(target) = collect.validation.as_ref().and_then(|v| v.on_max_attempts.as_ref())
+            {
+                check_target(flow, target, &format!("{path}.validation.on_max_attempts"), report);
+            }
+        }
+    }
+}
+
+fn check_target(flow: &Flow, target: &Located<Target>, path: &str, report: &mut Report) {
+    let Target::Step(id) = &target.value else { return };
+    if flow.step(id).is_some() {
+        return;
+    }
+    let message = format!("unknown step `{id}`: flow `{}` has no step with this id", flow.id);
+    let hint = if id.eq_ignore_ascii_case("end") {
+        "write `END` in capitals to end the flow".to_string()
+    } else {
+        let ids: Vec<&str> = flow.steps.iter().map(|s| s.id.as_str()).collect();
+        suggest::hint(id, &ids, "steps")
+    };
+    report.error("unknown_step", target.pos, path, message).hint(hint);
+}
+
+/// A `call` or `link` step: the flow it names and where.
+struct FlowReference<'a> {
+    step_index: usize,
+    field: &'static str,
+    target: &'a Located<String>,
+}
+
+fn flow_references(flow: &Flow) -> impl Iterator<Item = FlowReference<'_>> {
+    flow.steps.iter().enumerate().filter_map(|(step_index, step)| match &step.kind {
+        StepKind::Call(target) => Some(FlowReference { step_index, field: "call", target }),
+        StepKind::Link(target) => Some(FlowReference { step_index, field: "link", target }),
+        _ => None,
+    })
+}
+
+/// Reports `call` and `link` steps that name no flow.
+pub(crate) fn check_flow_targets(flows: &FlowSet, report: &mut Report) {
+    let ids: Vec<&str> = flows.flows.keys().map(String::as_str).collect();
+    for flow in flows.flows.values() {
+        for reference in flow_references(flow) {
+            let name = &reference.target.value;
+            if flows.flow(name).is_some() {
+                continue;
+            }
+            let path = format!("{}.{}", step_path(flow, reference.step_index), reference.field);
+            let message = format!("unknown flow `{name}` in `{}`", reference.field);
+            report
+                .error("unknown_flow", reference.target.pos, &path, message)
+                .hint(suggest::hint(name, &ids, "flows"));
+        }
+    }
+}
+
+/// Reports each cycle of `call` steps once: a flow that calls itself,
+/// directly or through other flows, would never return. `link` steps do not
+/// count because they end the flow that links.
+pub(crate) fn check_recursive_calls(flows: &FlowSet, report: &mut Report) {
+    let calls = call_graph(flows);
+    let mut reported = vec![false; calls.len()];
+    for start in 0..calls.len() {
+        if reported[start] {
+            continue;
+        }
+        let Some(cycle) = call_cycle(&calls, start) else { continue };
+        let members = reachable_both_ways(&calls, start);
+        for &member in &members {
+            reported[member] = true;
+        }
+        let Some((flow_id, flow)) = flows.flows.get_index(start) else { continue };
+        let next_flow = cycle.get(1).copied().unwrap_or(start);
+        let Some(call) = calls[start].iter().find(|call| call.callee == next_flow) else { continue };
+        let names: Vec<String> = cycle
+            .iter()
+            .chain(std::iter::once(&start))
+            .map(|&i| format!("`{}`", flows.flows.get_index(i).map_or("", |(id, _)| id.as_str())))
+            .collect();
+        let message = if cycle.len() == 1 {
+            format!("flow `{flow_id}` calls itself")
+        } else {
+            format!("flow `{flow_id}` calls itself through {}", names.join(" → "))
+        };
+        let path = format!("{}.call", step_path(flow, call.step_index));
+        report.error("recursive_call", call.pos, &path, message).hint(
+            "a called flow has to return, so calls may not form a cycle; \
+             loop with `next` inside one flow, or use `link` to hand over for good",
+        );
+    }
+}
+
+/// A `call` step and the flow it calls, by index in the flow set.
+struct Call {
+    step_index: usize,
+    callee: usize,
+    pos: Pos,
+}
+
+fn call_graph(flows: &FlowSet) -> Vec<Vec<Call>> {
+    flows
+        .flows
+        .values()
+        .map(|flow| {
+            flow.steps
+                .iter()
+                .enumerate()
+                .filter_map(|(step_index, step)| {
+                    let StepKind::Call(target) = &step.kind else { return None };
+                    let callee = flows.flows.get_index_of(&target.value)?;
+                    Some(Call { step_index, callee, pos: target.pos })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Finds the shortest cycle of calls from `start` back to itself, as the
+/// list of flows on it starting with `start`.
+fn call_cycle(calls: &[Vec<Call>], start: usize) -> Option<Vec<usize>> {
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(flow) = queue.pop_front() {
+        for call in &calls[flow] {
+            if call.callee == start {
+                let mut cycle = vec![flow];
+                let mut current = flow;
+                while let Some(&previous) = parent.get(&current) {
+                    cycle.push(previous);
+                    current = previous;
+                }
+                cycle.reverse();
+                return Some(cycle);
+            }
+            if call.callee != start && !parent.contains_key(&call.callee) {
+                parent.insert(call.callee, flow);
+                queue.push_back(call.callee);
+            }
+        }
+    }
+    None
+}
+
+/// The flows in the same cycle of calls as `start`, including `start`.
+fn reachable_both_ways(calls: &[Vec<Call>], start: usize) -> Vec<usize> {
+    let forward = reachable(calls.len(), start, |flow| calls[flow].iter().map(|c| c.callee).collect());
+    let backward = reachable(calls.len(), start, |flow| {
+        (0..calls.len()).filter(|&caller| calls[caller].iter().any(|c| c.callee == flow)).collect()
+    });
+    (0..calls.len()).filter(|&flow| forward[flow] && backward[flow]).collect()
+}
+
+fn reachable(count: usize, start: usize, neighbours: impl Fn(usize) -> Vec<usize>) -> Vec<bool> {
+    let mut seen = vec![false; count];
+    seen[start] = true;
+    let mut stack = vec![start];
+    while let Some(flow) = stack.pop() {
+        for next in neighbours(flow) {
+            if !seen[next] {
+                seen[next] = true;
+                stack.push(next);
+            }
+        }
+    }
+    seen
+}
+
+/// Warns about flows without trigger intents that no other flow calls or
+/// links to: nothing can start them.
+pub(crate) fn check_startable(flows: &FlowSet, report: &mut Report) {
+    for flow in flows.flows.values() {
+        if flow.user_startable() {
+            continue;
+        }
+        let started_by_other = flows
+            .flows
+            .values()
+            .filter(|other| other.id != flow.id)
+            .any(|other| flow_references(other).any(|r| r.target.value == flow.id));
+        if started_by_other {
+            continue;
+        }
+        let message = format!(
+            "flow `{}` has no `nlu_trigger` and no other flow calls or links to it, \
+             so nothing can start it",
+            flow.id
+        );
+        report
+            .warning("unstartable_flow", flow.pos, &format!("flows.{}", flow.id), message)
+            .hint("add `nlu_trigger` intents, or start it from another flow with a `call` or `link` step");
+    }
+}
+
+/// Warns about flow ids that differ only by case, which are easy to confuse
+/// in `call` and `link` steps.
+pub(crate) fn check_flow_id_case(flows: &FlowSet, report: &mut Report) {
+    let mut first_by_folded: HashMap<String, &Flow> = HashMap::new();
+    for flow in flows.flows.values() {
+        let folded = flow.id.to_lowercase();
+        let Some(first) = first_by_folded.get(&folded) else {
+            first_by_folded.insert(folded, flow);
+            continue;
+        };
+        let message = format!(
+            "flow ids `{}` and `{}` differ only by case; the first is at {}",
+            first.id,
+            flow.id,
+            flows.locate(first.pos)
+        );
+        report
+            .warning("flow_id_case_collision", flow.pos, &format!("flows.{}", flow.id), message)
+            .hint("rename one of the flows so that the ids differ by more than case");
+    }
+}

@@ -1,0 +1,469 @@
+//! Slots that are used before they are set.
+//!
+//! A forward "definitely assigned" dataflow analysis runs over each flow's
+//! step graph: the slots set on every path to a step are the intersection,
+//! over its incoming edges, of what the previous step had plus what it set.
+//! Loops are iterated to a fixed point. Calls make it interprocedural: after
+//! a `call` step come the slots that the called flow sets on every path to
+//! its end. A flow without trigger intents that other flows start starts
+//! with the slots set at every `call` or `link` step naming it, because slots
+//! belong to the whole conversation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::graph::{Edge, EdgeKind, FlowGraph};
+use super::{step_path, suggest, Report};
+use crate::model::{Condition, FlowSet, Next, Pos, Step, StepKind};
+use crate::template::Template;
+
+type SlotSet = BTreeSet<String>;
+
+/// The slots known to be set at a point, or `None` while no path has reached
+/// the point. `None` is the identity of both meets: "every slot" for the
+/// intersection, "no path yet" for the union.
+type State = Option<SlotSet>;
+
+/// How states from several incoming edges combine.
+#[derive(Clone, Copy)]
+enum Meet {
+    /// Set on every path.
+    Intersection,
+    /// Set on at least one path.
+    Union,
+}
+
+impl Meet {
+    fn apply(self, left: State, right: &State) -> State {
+        match (left, right) {
+            (None, right) => right.clone(),
+            (left, None) => left,
+            (Some(left), Some(right)) => Some(match self {
+                Meet::Intersection => left.intersection(right).cloned().collect(),
+                Meet::Union => left.union(right).cloned().collect(),
+            }),
+        }
+    }
+}
+
+/// Results of the analysis for the whole flow set.
+pub(crate) struct Assigned {
+    /// Per flow and step: the slots set on every path to the step.
+    before: Vec<Vec<State>>,
+    /// Per flow and step: the slots set on at least one path to the step.
+    possibly_before: Vec<Vec<State>>,
+    /// Per flow: the slots set when it starts.
+    entries: Vec<State>,
+    /// Per flow: the slots set on every path to its end, as seen by callers.
+    exits: Vec<State>,
+    /// Every slot that some step sets, with the first flow and step that
+    /// sets it.
+    anywhere: BTreeMap<String, (usize, usize)>,
+}
+
+impl Assigned {
+    pub(crate) fn analyze(flows: &FlowSet, graphs: &[FlowGraph]) -> Self {
+        let count = flows.flows.len();
+        let mut solver = Solver {
+            flows,
+            graphs,
+            starters: starters(flows),
+            entry_forced: vec![false; count],
+            exit_forced: vec![false; count],
+            before: flows.flows.values().map(|f| vec![None; f.steps.len()]).collect(),
+            entries: vec![None; count],
+            exits: vec![None; count],
+        };
+        solver.solve();
+
+        let possibly_before = (0..count)
+            .map(|flow| solver.solve_flow(flow, &solver.entries[flow], Meet::Union).0)
+            .collect();
+        Self {
+            before: solver.before,
+            possibly_before,
+            entries: solver.entries,
+            exits: solver.exits,
+            anywhere: slots_set_anywhere(flows),
+        }
+    }
+
+    /// The slots set on every path to the start of a step, or `None` when
+    /// no path reaches the step.
+    pub(crate) fn before(&self, flow: usize, step: usize) -> Option<&SlotSet> {
+        self.before[flow][step].as_ref()
+    }
+
+    /// The slots set after a step, when control leaves along an edge of
+    /// `kind`.
+    fn after(&self, flows: &FlowSet, flow: usize, step: usize, kind: EdgeKind) -> State {
+        let before = &self.before[flow][step];
+        transfer(flows, &self.exits, before, &flows.flows[flow].steps[step], kind)
+    }
+
+    pub(crate) fn is_set_anywhere(&self, slot: &str) -> bool {
+        self.anywhere.contains_key(slot)
+    }
+
+    /// Explains why `slot` is not set on every path to the start of a step.
+    pub(crate) fn explain_missing(
+        &self,
+        flows: &FlowSet,
+        graphs: &[FlowGraph],
+        flow: usize,
+        step: usize,
+        slot: &str,
+    ) -> Explanation {
+        let Some(&(setter_flow, setter_step)) = self.anywhere.get(slot) else {
+            let known: Vec<&str> = self.anywhere.keys().map(String::as_str).collect();
+            let hint = match suggest::closest(slot, known.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("add a step with `collect: {slot}` before this step"),
+            };
+            return Explanation { reason: "is not collected by any flow".to_string(), hint };
+        };
+
+        let possibly = self.possibly_before[flow][step].as_ref().is_some_and(|set| set.contains(slot));
+        if possibly {
+            let witness = self.witness(flows, graphs, flow, step, slot);
+            let reason = format!("is not collected on every path reaching this step ({witness})");
+            let hint = format!("collect `{slot}` on that path too, or use it only where every path has collected it");
+            return Explanation { reason, hint };
+        }
+
+        let (setter_id, setter) = flows.flows.get_index(setter_flow).map_or(("", None), |(id, f)| {
+            (id.as_str(), f.steps.get(setter_step))
+        });
+        let setter_step_id = setter.map_or("", |s| s.id.as_str());
+        if setter_flow == flow {
+            let reason = "is not collected on any path reaching this step".to_string();
+            let hint = format!("step `{setter_step_id}` collects it, but only after this step; collect it earlier");
+            Explanation { reason, hint }
+        } else {
+            let reason = format!("is not collected in flow `{}` before this step", flows.flows[flow].id);
+            let hint = format!(
+                "flow `{setter_id}` collects it in step `{setter_step_id}`; collect it in this flow first, \
+                 or `call: {setter_id}` before this step"
+            );
+            Explanation { reason, hint }
+        }
+    }
+
+    /// Names one way to reach `step` without `slot` set: an incoming edge
+    /// whose source leaves the slot unset, or the start of the flow.
+    fn witness(&self, flows: &FlowSet, graphs: &[FlowGraph], flow: usize, step: usize, slot: &str) -> String {
+        let lacks = |edge: &&Edge| {
+            self.after(flows, flow, edge.from, edge.kind).is_some_and(|set| !set.contains(slot))
+        };
+        if let Some(edge) = graphs[flow].predecessors[step].iter().find(lacks) {
+            let from = &flows.flows[flow].steps[edge.from].id;
+            return match edge.kind {
+                EdgeKind::Failure => format!("e.g. via step `{from}` when its action fails"),
+                EdgeKind::MaxAttempts => format!("e.g. via step `{from}` after too many invalid values"),
+                _ => format!("e.g. via step `{from}`"),
+            };
+        }
+        let entry_lacks = self.entries[flow].as_ref().is_some_and(|set| !set.contains(slot));
+        if step == 0 && entry_lacks {
+            return "e.g. when the flow starts".to_string();
+        }
+        "e.g. via an earlier step".to_string()
+    }
+}
+
+/// Why a slot is not set at a step: the end of a sentence that starts with
+/// "slot `x`", and what to do about it.
+pub(crate) struct Explanation {
+    pub reason: String,
+    pub hint: String,
+}
+
+/// Per flow: the `call` and `link` steps in other flows and itself that
+/// start it, as (flow, step) pairs.
+fn starters(flows: &FlowSet) -> Vec<Vec<(usize, usize)>> {
+    let mut starters = vec![Vec::new(); flows.flows.len()];
+    for (caller, flow) in flows.flows.values().enumerate() {
+        for (index, step) in flow.steps.iter().enumerate() {
+            let (StepKind::Call(target) | StepKind::Link(target)) = &step.kind else { continue };
+            if let Some(callee) = flows.flows.get_index_of(&target.value) {
+                starters[callee].push((caller, index));
+            }
+        }
+    }
+    starters
+}
+
+/// The fixed-point iteration over all flows.
+struct Solver<'a> {
+    flows: &'a FlowSet,
+    graphs: &'a [FlowGraph],
+    starters: Vec<Vec<(usize, usize)>>,
+    /// Flows that start with no slots set although their starters were never
+    /// reached, so that their steps are still checked.
+    entry_forced: Vec<bool>,
+    /// Flows whose end no path reaches, which callers treat as setting
+    /// nothing, so that the steps after the call are still checked.
+    exit_forced: Vec<bool>,
+    before: Vec<Vec<State>>,
+    entries: Vec<State>,
+    exits: Vec<State>,
+}
+
+impl Solver<'_> {
+    /// Iterates to the greatest fixed point, starting from "nothing reached"
+    /// everywhere; every update only removes slots, so it terminates. A flow
+    /// left unreached gets an empty entry (or exit) and the iteration
+    /// continues from there, which again only removes slots.
+    fn solve(&mut self) {
+        loop {
+            self.iterate();
+            let unreached_entries = self.mark_unreached(true);
+            if unreached_entries {
+                continue;
+            }
+            if !self.mark_unreached(false) {
+                break;
+            }
+        }
+    }
+
+    /// Marks flows whose entry (or exit) is still unreached as forced to
+    /// empty. Returns whether any was marked.
+    fn mark_unreached(&mut self, entries: bool) -> bool {
+        let mut marked = false;
+        for flow in 0..self.flows.flows.len() {
+            let (state, forced) = if entries {
+                (&self.entries[flow], &mut self.entry_forced[flow])
+            } else {
+                (&self.exits[flow], &mut self.exit_forced[flow])
+            };
+            if state.is_none() && !*forced {
+                *forced = true;
+                marked = true;
+            }
+        }
+        marked
+    }
+
+    fn iterate(&mut self) {
+        loop {
+            let mut changed = false;
+            for flow in 0..self.flows.flows.len() {
+                let entry = self.entry(flow);
+                let (before, mut exit) = self.solve_flow(flow, &entry, Meet::Intersection);
+                if self.exit_forced[flow] {
+                    exit = Meet::Intersection.apply(exit, &Some(SlotSet::new()));
+                }
+                if before != self.before[flow] || exit != self.exits[flow] || entry != self.entries[flow] {
+                    changed = true;
+                    self.before[flow] = before;
+                    self.exits[flow] = exit;
+                    self.entries[flow] = entry;
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    /// The slots set when a flow starts. Users can start a flow with trigger
+    /// intents at any time, so it starts with none.
+    fn entry(&self, flow: usize) -> State {
+        let starters = &self.starters[flow];
+        let user_startable = self.flows.flows[flow].user_startable();
+        if user_startable || starters.is_empty() || self.entry_forced[flow] {
+            return Some(SlotSet::new());
+        }
+        starters.iter().fold(None, |state, &(caller, step)| {
+            Meet::Intersection.apply(state, &self.before[caller][step])
+        })
+    }
+
+    /// Solves one flow given its entry state and the current exits of the
+    /// flows it calls. Returns the state before each step and at the end.
+    fn solve_flow(&self, flow: usize, entry: &State, meet: Meet) -> (Vec<State>, State) {
+        let steps = &self.flows.flows[flow].steps;
+        let graph = &self.graphs[flow];
+        let mut before: Vec<State> = vec![None; steps.len()];
+        loop {
+            let mut changed = false;
+            for index in 0..steps.len() {
+                let mut state = if index == 0 { entry.clone() } else { None };
+                for edge in &graph.predecessors[index] {
+                    let out = transfer(self.flows, &self.exits, &before[edge.from], &steps[edge.from], edge.kind);
+                    state = meet.apply(state, &out);
+                }
+                if state != before[index] {
+                    before[index] = state;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let exit = graph.exits().fold(None, |state, edge| {
+            let out = transfer(self.flows, &self.exits, &before[edge.from], &steps[edge.from], edge.kind);
+            meet.apply(state, &out)
+        });
+        (before, exit)
+    }
+}
+
+/// The state after `step` when control leaves along an edge of `kind`.
+fn transfer(flows: &FlowSet, exits: &[State], before: &State, step: &Step, kind: EdgeKind) -> State {
+    let mut state = before.clone()?;
+    match &step.kind {
+        StepKind::Collect(collect) if kind.collected() => {
+            state.insert(collect.store_as.clone());
+        }
+        StepKind::Action(action) if kind.succeeded() => {
+            state.insert(action.result_slot.clone());
+        }
+        StepKind::SetSlots(slots) => state.extend(slots.keys().cloned()),
+        StepKind::Call(target) => {
+            let callee_exit = flows.flows.get_index_of(&target.value).map(|callee| &exits[callee]);
+            match callee_exit {
+                // The called flow has not returned on any path yet.
+                Some(None) => return None,
+                Some(Some(set)) => state.extend(set.iter().cloned()),
+                None => {}
+            }
+        }
+        _ => {}
+    }
+    Some(state)
+}
+
+/// Every slot that some step of some flow sets, with the first place.
+fn slots_set_anywhere(flows: &FlowSet) -> BTreeMap<String, (usize, usize)> {
+    let mut anywhere = BTreeMap::new();
+    for (flow_index, flow) in flows.flows.values().enumerate() {
+        for (step_index, step) in flow.steps.iter().enumerate() {
+            let names: Vec<&String> = match &step.kind {
+                StepKind::Collect(collect) => vec![&collect.store_as],
+                StepKind::Action(action) => vec![&action.result_slot],
+                StepKind::SetSlots(slots) => slots.keys().collect(),
+                _ => Vec::new(),
+            };
+            for name in names {
+                anywhere.entry(name.clone()).or_insert((flow_index, step_index));
+            }
+        }
+    }
+    anywhere
+}
+
+/// Reports slot references in step texts and conditions that are not set on
+/// every path reaching them, and collect steps that reference the slot they
+/// are collecting.
+pub(crate) fn check_slot_uses(flows: &FlowSet, graphs: &[FlowGraph], assigned: &Assigned, report: &mut Report) {
+    for (flow_index, flow) in flows.flows.values().enumerate() {
+        for (step_index, step) in flow.steps.iter().enumerate() {
+            let uses = StepUses { flows, graphs, assigned, flow: flow_index, step: step_index };
+            uses.check(step, report);
+        }
+    }
+}
+
+/// The slot references of one step.
+struct StepUses<'a> {
+    flows: &'a FlowSet,
+    graphs: &'a [FlowGraph],
+    assigned: &'a Assigned,
+    flow: usize,
+    step: usize,
+}
+
+impl StepUses<'_> {
+    fn check(&self, step: &Step, report: &mut Report) {
+        let path = step_path(&self.flows.flows[self.flow], self.step);
+        match &step.kind {
+            StepKind::Response(response) => {
+                self.check_template(&response.text, step.pos, &format!("{path}.response"), &[], report);
+            }
+            StepKind::Collect(collect) => {
+                let own = [collect.slot.value.as_str(), collect.store_as.as_str()];
+                let field = format!("{path}.description");
+                self.check_template(&collect.description, step.pos, &field, &own, report);
+                if let Some(message) = collect.validation.as_ref().and_then(|v| v.message.as_ref()) {
+                    let field = format!("{path}.validation.message");
+                    self.check_template(message, step.pos, &field, &own, report);
+                }
+            }
+            StepKind::Handoff(handoff) => {
+                if let Some(message) = &handoff.message {
+                    self.check_template(message, step.pos, &format!("{path}.handoff.message"), &[], report);
+                }
+            }
+            _ => {}
+        }
+        self.check_conditions(step, &path, report);
+    }
+
+    /// Checks a text shown when the step starts. `own` lists the names a
+    /// collect step stores its value under, which its own texts may not
+    /// reference because the value is not stored yet.
+    fn check_template(&self, template: &Template, pos: Pos, field: &str, own: &[&str], report: &mut Report) {
+        let before = self.assigned.before(self.flow, self.step);
+        for slot in template.slot_refs() {
+            if own.contains(&slot) {
+                let message = format!(
+                    "slot `{slot}` is the one this step collects, so it has no value yet when this text is shown"
+                );
+                report
+                    .error("self_reference", pos, field, message)
+                    .hint(format!("remove `slots.{slot}` from this text, or mention a slot collected earlier"));
+                continue;
+            }
+            if before.is_some_and(|set| !set.contains(slot)) {
+                self.report_missing(slot, pos, field, report);
+            }
+        }
+    }
+
+    /// Checks `if` conditions, which run after the step, so a collect step's
+    /// conditions see its own slot and an action's see its result.
+    fn check_conditions(&self, step: &Step, path: &str, report: &mut Report) {
+        let Next::Branches(branches) = &step.next else { return };
+        for (position, branch) in branches.iter().enumerate() {
+            let Condition::If(expr) = &branch.condition else { continue };
+            let after = self.assigned.after(self.flows, self.flow, self.step, EdgeKind::Branch(position));
+            let Some(after) = after else { continue };
+            let field = format!("{path}.next[{position}].if");
+            for slot in expr.slot_refs() {
+                if !after.contains(slot) {
+                    self.report_missing(slot, branch.pos, &field, report);
+                }
+            }
+        }
+    }
+
+    fn report_missing(&self, slot: &str, pos: Pos, field: &str, report: &mut Report) {
+        let explanation = self.assigned.explain_missing(self.flows, self.graphs, self.flow, self.step, slot);
+        let message = format!("slot `{slot}` {}", explanation.reason);
+        report.error("slot_not_collected", pos, field, message).hint(explanation.hint);
+    }
+}
+
+/// Warns about flow guards that reference slots no flow sets. Guards run
+/// before their flow starts, so any flow setting the slot is enough.
+pub(crate) fn check_guards(flows: &FlowSet, assigned: &Assigned, report: &mut Report) {
+    let known: Vec<&str> = assigned.anywhere.keys().map(String::as_str).collect();
+    for flow in flows.flows.values() {
+        let Some(guard) = &flow.guard else { continue };
+        for slot in guard.value.slot_refs() {
+            if assigned.is_set_anywhere(slot) {
+                continue;
+            }
+            let message = format!("guard uses slot `{slot}`, which no flow collects, so it never has a value");
+            let hint = match suggest::closest(slot, known.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("collect `{slot}` in some flow, or remove it from the guard"),
+            };
+            report
+                .warning("unknown_slot", guard.pos, &format!("flows.{}.guard", flow.id), message)
+                .hint(hint);
+        }
+    }
+}
