@@ -184,7 +184,8 @@ pub fn render_value(value: &Value) -> String {
 fn render_number(number: &Number) -> String {
     match number.as_f64() {
         // Rust's `Display` for `f64` prints the shortest text that reads back as the
-        // same value, never uses an exponent and prints `7.0` as `7`.
+        // same value, without an exponent, and prints `7.0` as `7`. The tests in
+        // `render_value_numbers` check this for Rust 1.95.
         Some(float) if number.is_f64() => {
             if float == 0.0 {
                 "0".to_owned()

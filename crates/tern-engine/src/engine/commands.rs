@@ -14,6 +14,7 @@ use crate::state::{Origin, Phase, Waiting};
 impl<'a> Turn<'a> {
     pub(super) fn apply(&mut self, commands: &[Command]) {
         let mut effective = false;
+        let messages_before = self.messages.len();
         for command in commands {
             if let Command::Judge { condition, value } = command {
                 self.judgements.insert(condition.clone(), *value);
@@ -31,7 +32,8 @@ impl<'a> Turn<'a> {
         effective |= self.start_flows(commands);
         effective |= self.set_slots(commands);
         effective |= self.conversational(commands, effective);
-        if !effective {
+        // A refusal (such as a guarded flow) already answered the user.
+        if !effective && self.messages.len() == messages_before {
             let text = self.responses().not_understood.clone();
             self.say(text);
             self.repeat_question();

@@ -20,17 +20,27 @@ pub(super) fn evaluate<'a>(node: &'a Node, slots: &'a dyn SlotLookup) -> &'a Val
     match node {
         Node::Literal(value) => value,
         Node::Slot(name) => slots.slot(name).unwrap_or(&NULL),
-        Node::Not(operand) => bool_value(!holds(operand, slots)),
+        Node::Not(operand) => bool_value(!is_node_truthy(operand, slots)),
         // `all` and `any` stop at the first operand that decides the result.
-        Node::And(operands) => bool_value(operands.iter().all(|operand| holds(operand, slots))),
-        Node::Or(operands) => bool_value(operands.iter().any(|operand| holds(operand, slots))),
+        Node::And(operands) => {
+            let all_true = operands
+                .iter()
+                .all(|operand| is_node_truthy(operand, slots));
+            bool_value(all_true)
+        }
+        Node::Or(operands) => {
+            let any_true = operands
+                .iter()
+                .any(|operand| is_node_truthy(operand, slots));
+            bool_value(any_true)
+        }
         Node::Compare(op, left, right) => {
             bool_value(compare(*op, evaluate(left, slots), evaluate(right, slots)))
         }
     }
 }
 
-fn holds(node: &Node, slots: &dyn SlotLookup) -> bool {
+fn is_node_truthy(node: &Node, slots: &dyn SlotLookup) -> bool {
     is_truthy(evaluate(node, slots))
 }
 
@@ -49,7 +59,7 @@ fn compare(op: CompareOp, left: &Value, right: &Value) -> bool {
     }
 }
 
-/// Returns the truthiness of a value: `null`, `false`, `0`, `""` and `[]` are false,
+/// Returns the truthiness of a value. `null`, `false`, `0`, `""` and `[]` are false, and
 /// everything else, including every object, is true.
 pub fn is_truthy(value: &Value) -> bool {
     match value {
@@ -62,9 +72,9 @@ pub fn is_truthy(value: &Value) -> bool {
     }
 }
 
-/// Implements `==`. The rule order matters: `null` is checked before array membership,
-/// so `[null] == null` is false, and arrays before objects, so a list of files matches
-/// the name of one file.
+/// Implements `==`. The order of the match arms matters. `null` comes before array
+/// membership, so `[null] == null` is false, and arrays come before objects, so a list
+/// of files equals the name of one of the files.
 pub(super) fn values_equal(left: &Value, right: &Value) -> bool {
     match (left, right) {
         (Value::Null, _) | (_, Value::Null) => left.is_null() && right.is_null(),

@@ -1,4 +1,4 @@
-//! Lexer for condition expressions: turns source text into tokens on demand.
+//! Lexer for condition expressions, which turns source text into tokens on demand.
 //!
 //! The lexer also rejects the common mistakes that have an obvious fix (`=`, `and`, a bare
 //! slot name, curly quotes) so that the error message can name the fix.

@@ -67,7 +67,8 @@ pub struct Expr {
 }
 
 impl Expr {
-    /// Parses a condition. The error points at the first invalid token.
+    /// Parses a condition. The error points at the first invalid token, or for source
+    /// longer than [`MAX_SOURCE_BYTES`], at the first char past the limit.
     pub fn parse(source: &str) -> Result<Expr, ExprError> {
         let root = parser::parse(source)?;
         Ok(Expr {
@@ -140,7 +141,8 @@ impl SlotLookup for indexmap::IndexMap<String, Value> {
 }
 
 /// Syntax error in a condition. It displays as the message followed by the 1-based
-/// column, for example "expected a value after `&&` at column 14".
+/// column, for example "expected a value after `&&` at column 14". The column counts
+/// chars from the start of the source, so it includes any line breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} at column {}", .offset + 1)]
 pub struct ExprError {

@@ -27,7 +27,7 @@ fn check(source: &str, slot_values: &Value) -> bool {
     parse(source).evaluate(&slots(slot_values.clone()))
 }
 
-/// Slot lookup that records every name it is asked for.
+/// Slot lookup that records every requested slot name.
 struct RecordingLookup {
     values: Map<String, Value>,
     requested: RefCell<Vec<String>>,
@@ -275,6 +275,7 @@ fn error_messages() {
         "slots.a == ",
         "!",
     ];
+
     insta::assert_snapshot!(error_table(&sources), @r#"
                                  => the condition is empty, write one such as `slots.age >= 18` at column 1
     slots.age = 18               => use `==` to compare, not `=` at column 11

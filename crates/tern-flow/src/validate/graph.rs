@@ -291,8 +291,8 @@ pub(crate) fn strongly_connected(graph: &FlowGraph, included: &[bool]) -> Vec<Ve
         next_index: 0,
         components: Vec::new(),
     };
-    for start in 0..included.len() {
-        if included[start] && tarjan.index[start].is_none() {
+    for (start, &is_included) in included.iter().enumerate() {
+        if is_included && tarjan.index[start].is_none() {
             tarjan.visit(start);
         }
     }

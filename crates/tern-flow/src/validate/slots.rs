@@ -51,8 +51,6 @@ pub(crate) struct Assigned {
     before: Vec<Vec<State>>,
     /// Per flow and step: the slots set on at least one path to the step.
     possibly_before: Vec<Vec<State>>,
-    /// Per flow: the slots set when it starts.
-    entries: Vec<State>,
     /// Per flow: the slots set on every path to its end, as seen by callers.
     exits: Vec<State>,
     /// Every slot that some step sets, with the first flow and step that
@@ -81,7 +79,6 @@ impl Assigned {
         Self {
             before: solver.before,
             possibly_before,
-            entries: solver.entries,
             exits: solver.exits,
             anywhere: slots_set_anywhere(flows),
         }
@@ -123,11 +120,16 @@ impl Assigned {
         };
 
         let possibly = self.possibly_before[flow][step].as_ref().is_some_and(|set| set.contains(slot));
+        let witness = self.witness(flows, graphs, flow, step, slot);
         if possibly {
-            let witness = self.witness(flows, graphs, flow, step, slot);
-            let reason = format!("is not collected on every path reaching this step ({witness})");
+            let reason = format!("is not collected on every path reaching this step ({})", witness.describe(flows, flow));
             let hint = format!("collect `{slot}` on that path too, or use it only where every path has collected it");
             return Explanation { reason, hint };
+        }
+        if let Witness::Edge(edge) = witness
+            && let Some(explanation) = explain_unsuccessful_edge(flows, flow, edge, slot)
+        {
+            return explanation;
         }
 
         let (setter_id, setter) = flows.flows.get_index(setter_flow).map_or(("", None), |(id, f)| {
@@ -148,26 +150,55 @@ impl Assigned {
         }
     }
 
-    /// Names one way to reach `step` without `slot` set: an incoming edge
+    /// Finds one way to reach `step` without `slot` set: an incoming edge
     /// whose source leaves the slot unset, or the start of the flow.
-    fn witness(&self, flows: &FlowSet, graphs: &[FlowGraph], flow: usize, step: usize, slot: &str) -> String {
+    fn witness(&self, flows: &FlowSet, graphs: &[FlowGraph], flow: usize, step: usize, slot: &str) -> Witness {
         let lacks = |edge: &&Edge| {
             self.after(flows, flow, edge.from, edge.kind).is_some_and(|set| !set.contains(slot))
         };
         if let Some(edge) = graphs[flow].predecessors[step].iter().find(lacks) {
-            let from = &flows.flows[flow].steps[edge.from].id;
-            return match edge.kind {
-                EdgeKind::Failure => format!("e.g. via step `{from}` when its action fails"),
-                EdgeKind::MaxAttempts => format!("e.g. via step `{from}` after too many invalid values"),
-                _ => format!("e.g. via step `{from}`"),
-            };
+            return Witness::Edge(*edge);
         }
-        let entry_lacks = self.entries[flow].as_ref().is_some_and(|set| !set.contains(slot));
-        if step == 0 && entry_lacks {
-            return "e.g. when the flow starts".to_string();
-        }
-        "e.g. via an earlier step".to_string()
+        Witness::Start
     }
+}
+
+/// One way to reach a step with a slot unset.
+enum Witness {
+    Edge(Edge),
+    /// The start of the flow, which has no incoming edge.
+    Start,
+}
+
+impl Witness {
+    fn describe(&self, flows: &FlowSet, flow: usize) -> String {
+        let Witness::Edge(edge) = self else { return "e.g. when the flow starts".to_string() };
+        let from = &flows.flows[flow].steps[edge.from].id;
+        match edge.kind {
+            EdgeKind::Failure => format!("e.g. via step `{from}` when its action fails"),
+            EdgeKind::MaxAttempts => format!("e.g. via step `{from}` after too many invalid values"),
+            _ => format!("e.g. via step `{from}`"),
+        }
+    }
+}
+
+/// Explains a slot missing after the failure edge of the action, or the
+/// `on_max_attempts` edge of the collect step, that sets it on success.
+fn explain_unsuccessful_edge(flows: &FlowSet, flow: usize, edge: Edge, slot: &str) -> Option<Explanation> {
+    let from = &flows.flows[flow].steps[edge.from];
+    let condition = match (&from.kind, edge.kind) {
+        (StepKind::Action(action), EdgeKind::Failure) if action.result_slot == slot => {
+            "only when its action succeeds, and this step is on its failure path"
+        }
+        (StepKind::Collect(collect), EdgeKind::MaxAttempts) if collect.store_as == slot => {
+            "only when a valid value is given, and this step is on its `on_max_attempts` path"
+        }
+        _ => return None,
+    };
+    Some(Explanation {
+        reason: format!("is set by step `{}` {condition}", from.id),
+        hint: format!("use `slots.{slot}` only on the `next` path of step `{}`", from.id),
+    })
 }
 
 /// Why a slot is not set at a step: the end of a sentence that starts with

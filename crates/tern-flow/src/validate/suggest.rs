@@ -29,7 +29,7 @@ pub(crate) fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a s
 
 /// Builds a hint naming the closest candidate, or else listing the first few
 /// candidates. `kind` names what the candidates are, in the plural ("steps").
-pub(crate) fn hint<'a>(name: &str, candidates: &[&'a str], kind: &str) -> String {
+pub(crate) fn hint(name: &str, candidates: &[&str], kind: &str) -> String {
     if let Some(best) = closest(name, candidates.iter().copied()) {
         return format!("did you mean `{best}`?");
     }

@@ -1,0 +1,139 @@
+use super::{error_codes, only, validate_steps, with_code, HEADER_LINES};
+
+#[test]
+fn choice_branch_with_unknown_option() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask_color
+  collect: color
+  collect_type: choice
+  options: [red, green]
+  description: "Red or green?"
+  next:
+    - if: "slots.color == 'red'"
+      then: END
+    - if: "slots.color == 'purple'"
+      then: END
+  else: END
+"#,
+    );
+    let warning = only(&diagnostics, "unknown_option");
+    assert!(!warning.is_error());
+    assert_eq!(warning.line, HEADER_LINES + 9);
+    assert_eq!(warning.path, "flows.main.steps[0].next[1].if");
+    assert_eq!(
+        warning.message,
+        "condition `slots.color == 'purple'` compares slot `color` with `purple`, \
+         which is not one of its options"
+    );
+    assert_eq!(warning.hint.as_deref(), Some("the options of `color` are `red`, `green`"));
+}
+
+#[test]
+fn choice_checked_in_later_route_step() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask_color
+  collect: color
+  collect_type: choice
+  options:
+    - value: red
+      title: Red
+    - value: green
+  description: "Red or green?"
+- id: route
+  next:
+    - if: "slots.color == 'green' || slots.color == 'blue'"
+      then: END
+    - if: "slots.color == 'Red'"
+      then: END
+  else: END
+"#,
+    );
+    let warnings = with_code(&diagnostics, "unknown_option");
+    assert_eq!(warnings.len(), 1, "{diagnostics:#?}");
+    assert_eq!(warnings[0].path, "flows.main.steps[1].next[1].if");
+}
+
+#[test]
+fn choice_slot_also_set_elsewhere_not_checked() {
+    let diagnostics = validate_steps(
+        r#"
+- id: preset
+  set_slots:
+    color: purple
+- id: ask_color
+  collect: color
+  collect_type: choice
+  options: [red, green]
+  description: "Red or green?"
+  next:
+    - if: "slots.color == 'purple'"
+      then: END
+  else: END
+"#,
+    );
+    assert!(with_code(&diagnostics, "unknown_option").is_empty(), "{diagnostics:#?}");
+}
+
+#[test]
+fn min_on_string_is_ignored() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask_name
+  collect: name
+  description: "Name?"
+  validation:
+    min: 2
+    max: 40
+"#,
+    );
+    let paths: Vec<&str> = with_code(&diagnostics, "ignored_validation").iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["flows.main.steps[0].validation.min", "flows.main.steps[0].validation.max"]
+    );
+    assert_eq!(
+        diagnostics[0].message,
+        "`min` is ignored because slot `name` has collect_type `string`"
+    );
+    assert!(error_codes(&diagnostics).is_empty());
+}
+
+#[test]
+fn pattern_on_number_is_ignored() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask_age
+  collect: age
+  collect_type: number
+  description: "Age?"
+  validation:
+    pattern: "^[0-9]+$"
+"#,
+    );
+    let warning = only(&diagnostics, "ignored_validation");
+    assert_eq!(warning.path, "flows.main.steps[0].validation.pattern");
+    assert_eq!(warning.line, HEADER_LINES + 6);
+}
+
+#[test]
+fn matching_validation_is_fine() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask_age
+  collect: age
+  collect_type: integer
+  description: "Age?"
+  validation:
+    min: 0
+    max: 130
+- id: ask_plate
+  collect: plate
+  description: "Plate number?"
+  validation:
+    pattern: "^[A-Z]{3}[0-9]{4}$"
+"#,
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+}
