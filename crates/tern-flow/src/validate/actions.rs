@@ -5,7 +5,7 @@
 
 use super::graph::FlowGraph;
 use super::slots::Assigned;
-use super::{step_path, suggest, Report};
+use super::{Report, step_path, suggest};
 use crate::actions::ActionRegistry;
 use crate::model::{FlowSet, StepKind};
 
@@ -23,7 +23,9 @@ pub(crate) fn check_actions(
     let registered: Vec<&str> = registry.actions.keys().map(String::as_str).collect();
     for (flow_index, flow) in flows.flows.values().enumerate() {
         for (step_index, step) in flow.steps.iter().enumerate() {
-            let StepKind::Action(action) = &step.kind else { continue };
+            let StepKind::Action(action) = &step.kind else {
+                continue;
+            };
             let name = &action.name.value;
             let path = format!("{}.action", step_path(flow, step_index));
             let Some(definition) = registry.get(name) else {
@@ -33,12 +35,15 @@ pub(crate) fn check_actions(
                     .hint(suggest::hint(name, &registered, "actions"));
                 continue;
             };
-            let Some(before) = assigned.before(flow_index, step_index) else { continue };
+            let Some(before) = assigned.before(flow_index, step_index) else {
+                continue;
+            };
             for parameter in definition.required_parameters() {
                 if before.contains(parameter) {
                     continue;
                 }
-                let explanation = assigned.explain_missing(flows, graphs, flow_index, step_index, parameter);
+                let explanation =
+                    assigned.explain_missing(flows, graphs, flow_index, step_index, parameter);
                 let message = format!(
                     "action `{name}` requires parameter `{parameter}`, but slot `{parameter}` {}",
                     explanation.reason
@@ -60,7 +65,8 @@ fn warn_not_checked(flows: &FlowSet, report: &mut Report) {
         .flat_map(|flow| &flow.steps)
         .any(|step| matches!(step.kind, StepKind::Action(_)));
     if has_actions {
-        let message = "action names and parameters were not checked because no actions file was given";
+        let message =
+            "action names and parameters were not checked because no actions file was given";
         report
             .global_warning("actions_not_checked", message.to_string())
             .hint("pass --actions FILE to check action names and parameters");

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{step_path, Report};
+use super::{Report, step_path};
 use crate::expr::Expr;
 use crate::model::{Branch, Condition, Flow, FlowSet, Next, Step, StepKind, Target};
 
@@ -74,13 +74,19 @@ impl FlowGraph {
             }
             successors.push(edges);
         }
-        Self { successors, predecessors }
+        Self {
+            successors,
+            predecessors,
+        }
     }
 
     /// Edges that leave the flow: reaching one of them ends the flow and, for
     /// a called flow, returns to the caller.
     pub(crate) fn exits(&self) -> impl Iterator<Item = &Edge> {
-        self.successors.iter().flatten().filter(|edge| edge.to.is_none())
+        self.successors
+            .iter()
+            .flatten()
+            .filter(|edge| edge.to.is_none())
     }
 
     /// Marks the steps reachable from the first step.
@@ -113,7 +119,11 @@ fn step_edges(flow: &Flow, index: usize, step: &Step) -> Vec<Edge> {
                 None => return,
             },
         };
-        edges.push(Edge { from: index, to, kind });
+        edges.push(Edge {
+            from: index,
+            to,
+            kind,
+        });
     };
 
     // `link` and `handoff` end the flow for good: nothing follows them.
@@ -124,7 +134,10 @@ fn step_edges(flow: &Flow, index: usize, step: &Step) -> Vec<Edge> {
     let is_action = matches!(step.kind, StepKind::Action(_));
     match &step.next {
         Next::FallThrough => {
-            let following = flow.steps.get(index + 1).map(|s| Target::Step(s.id.clone()));
+            let following = flow
+                .steps
+                .get(index + 1)
+                .map(|s| Target::Step(s.id.clone()));
             add(following.as_ref(), EdgeKind::Next);
         }
         Next::Goto(target) => add(Some(&target.value), EdgeKind::Next),
@@ -147,7 +160,10 @@ fn step_edges(flow: &Flow, index: usize, step: &Step) -> Vec<Edge> {
     }
 
     if let StepKind::Collect(collect) = &step.kind
-        && let Some(target) = collect.validation.as_ref().and_then(|v| v.on_max_attempts.as_ref())
+        && let Some(target) = collect
+            .validation
+            .as_ref()
+            .and_then(|v| v.on_max_attempts.as_ref())
     {
         add(Some(&target.value), EdgeKind::MaxAttempts);
     }
@@ -172,7 +188,9 @@ fn is_always_true(expr: &Expr) -> bool {
 /// Reports steps that no path from the flow's first step reaches.
 pub(crate) fn check_reachability(flows: &FlowSet, graphs: &[FlowGraph], report: &mut Report) {
     for (flow, graph) in flows.flows.values().zip(graphs) {
-        let Some(first) = flow.first_step() else { continue };
+        let Some(first) = flow.first_step() else {
+            continue;
+        };
         for (index, reached) in graph.reachable().into_iter().enumerate() {
             if reached {
                 continue;
@@ -183,7 +201,12 @@ pub(crate) fn check_reachability(flows: &FlowSet, graphs: &[FlowGraph], report: 
                 step.id, first.id
             );
             report
-                .warning("unreachable_step", step.pos, &step_path(flow, index), message)
+                .warning(
+                    "unreachable_step",
+                    step.pos,
+                    &step_path(flow, index),
+                    message,
+                )
                 .hint("point a `next`, `then` or `else` at it, or remove it");
         }
     }
@@ -192,13 +215,20 @@ pub(crate) fn check_reachability(flows: &FlowSet, graphs: &[FlowGraph], report: 
 /// Reports cycles of steps that never wait for the user, which would run
 /// forever within one turn. A step waits when it is a collect step, or a
 /// call of a flow that waits on every path through it.
-pub(crate) fn check_loops_without_input(flows: &FlowSet, graphs: &[FlowGraph], report: &mut Report) {
+pub(crate) fn check_loops_without_input(
+    flows: &FlowSet,
+    graphs: &[FlowGraph],
+    report: &mut Report,
+) {
     let waits = CallWaits::new(flows, graphs);
     for (flow_index, (flow, graph)) in flows.flows.values().zip(graphs).enumerate() {
-        let non_waiting: Vec<bool> =
-            (0..flow.steps.len()).map(|step| !waits.step_waits(flow_index, step)).collect();
+        let non_waiting: Vec<bool> = (0..flow.steps.len())
+            .map(|step| !waits.step_waits(flow_index, step))
+            .collect();
         for component in strongly_connected(graph, &non_waiting) {
-            let Some(cycle) = cycle_through(graph, &component) else { continue };
+            let Some(cycle) = cycle_through(graph, &component) else {
+                continue;
+            };
             let first = cycle[0];
             let step = &flow.steps[first];
             let names: Vec<String> = cycle
@@ -211,7 +241,12 @@ pub(crate) fn check_loops_without_input(flows: &FlowSet, graphs: &[FlowGraph], r
                 names.join(" → ")
             );
             report
-                .error("loop_without_input", step.pos, &step_path(flow, first), message)
+                .error(
+                    "loop_without_input",
+                    step.pos,
+                    &step_path(flow, first),
+                    message,
+                )
                 .hint("add a `collect` step to the loop, or give it a way out");
         }
     }
@@ -227,7 +262,11 @@ struct CallWaits<'a> {
 
 impl<'a> CallWaits<'a> {
     fn new(flows: &'a FlowSet, graphs: &'a [FlowGraph]) -> Self {
-        Self { flows, graphs, memo: Default::default() }
+        Self {
+            flows,
+            graphs,
+            memo: Default::default(),
+        }
     }
 
     fn step_waits(&self, flow_index: usize, step_index: usize) -> bool {
@@ -236,9 +275,11 @@ impl<'a> CallWaits<'a> {
         };
         match &flow.steps[step_index].kind {
             StepKind::Collect(_) => true,
-            StepKind::Call(called) => {
-                self.flows.flows.get_index_of(&called.value).is_some_and(|i| self.flow_waits(i))
-            }
+            StepKind::Call(called) => self
+                .flows
+                .flows
+                .get_index_of(&called.value)
+                .is_some_and(|i| self.flow_waits(i)),
             _ => false,
         }
     }
@@ -326,7 +367,9 @@ impl Tarjan<'_> {
             let successors = &graph.successors[node];
             if let Some(edge) = successors.get(*position) {
                 *position += 1;
-                let Some(to) = edge.to.filter(|&to| self.included[to]) else { continue };
+                let Some(to) = edge.to.filter(|&to| self.included[to]) else {
+                    continue;
+                };
                 match self.index[to] {
                     None => {
                         self.open(to);
@@ -366,7 +409,9 @@ impl Tarjan<'_> {
                 break;
             }
         }
-        let loops_to_itself = self.graph.successors[node].iter().any(|edge| edge.to == Some(node));
+        let loops_to_itself = self.graph.successors[node]
+            .iter()
+            .any(|edge| edge.to == Some(node));
         if component.len() > 1 || loops_to_itself {
             self.components.push(component);
         }

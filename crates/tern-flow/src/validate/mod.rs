@@ -65,14 +65,29 @@ impl Added<'_> {
 
 impl<'a> Report<'a> {
     fn new(flows: &'a FlowSet) -> Self {
-        Self { flows, diagnostics: Vec::new() }
+        Self {
+            flows,
+            diagnostics: Vec::new(),
+        }
     }
 
-    pub(crate) fn error(&mut self, code: &'static str, pos: Pos, path: &str, message: String) -> Added<'_> {
+    pub(crate) fn error(
+        &mut self,
+        code: &'static str,
+        pos: Pos,
+        path: &str,
+        message: String,
+    ) -> Added<'_> {
         self.add(Severity::Error, code, Some(pos), path, message)
     }
 
-    pub(crate) fn warning(&mut self, code: &'static str, pos: Pos, path: &str, message: String) -> Added<'_> {
+    pub(crate) fn warning(
+        &mut self,
+        code: &'static str,
+        pos: Pos,
+        path: &str,
+        message: String,
+    ) -> Added<'_> {
         self.add(Severity::Warning, code, Some(pos), path, message)
     }
 
@@ -90,7 +105,11 @@ impl<'a> Report<'a> {
         message: String,
     ) -> Added<'_> {
         let file = pos.and_then(|pos| self.flows.sources.get(pos.file as usize).cloned());
-        let pos = pos.unwrap_or(Pos { file: 0, line: 0, column: 0 });
+        let pos = pos.unwrap_or(Pos {
+            file: 0,
+            line: 0,
+            column: 0,
+        });
         self.diagnostics.push(Diagnostic {
             severity,
             code,
@@ -109,9 +128,8 @@ impl<'a> Report<'a> {
     /// without a file come first; the sort is stable, so diagnostics at the
     /// same place keep the order in which the checks found them.
     fn finish(mut self) -> Vec<Diagnostic> {
-        self.diagnostics.sort_by(|a, b| {
-            (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column))
-        });
+        self.diagnostics
+            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         self.diagnostics
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{step_path, suggest, Report};
+use super::{Report, step_path, suggest};
 use crate::model::{Flow, FlowSet, Located, Next, Pos, StepKind, Target};
 
 /// Reports step targets that name no step of their flow.
@@ -26,27 +26,42 @@ pub(crate) fn check_step_targets(flows: &FlowSet, report: &mut Report) {
                 check_target(flow, otherwise, &format!("{path}.else"), report);
             }
             if let StepKind::Collect(collect) = &step.kind
-                && let Some(target) = collect.validation.as_ref().and_then(|v| v.on_max_attempts.as_ref())
+                && let Some(target) = collect
+                    .validation
+                    .as_ref()
+                    .and_then(|v| v.on_max_attempts.as_ref())
             {
-                check_target(flow, target, &format!("{path}.validation.on_max_attempts"), report);
+                check_target(
+                    flow,
+                    target,
+                    &format!("{path}.validation.on_max_attempts"),
+                    report,
+                );
             }
         }
     }
 }
 
 fn check_target(flow: &Flow, target: &Located<Target>, path: &str, report: &mut Report) {
-    let Target::Step(id) = &target.value else { return };
+    let Target::Step(id) = &target.value else {
+        return;
+    };
     if flow.step(id).is_some() {
         return;
     }
-    let message = format!("unknown step `{id}`: flow `{}` has no step with this id", flow.id);
+    let message = format!(
+        "unknown step `{id}`: flow `{}` has no step with this id",
+        flow.id
+    );
     let hint = if id.eq_ignore_ascii_case("end") {
         "write `END` in capitals to end the flow".to_string()
     } else {
         let ids: Vec<&str> = flow.steps.iter().map(|s| s.id.as_str()).collect();
         suggest::hint(id, &ids, "steps")
     };
-    report.error("unknown_step", target.pos, path, message).hint(hint);
+    report
+        .error("unknown_step", target.pos, path, message)
+        .hint(hint);
 }
 
 /// A `call` or `link` step: the flow it names and where.
@@ -57,11 +72,22 @@ struct FlowReference<'a> {
 }
 
 fn flow_references(flow: &Flow) -> impl Iterator<Item = FlowReference<'_>> {
-    flow.steps.iter().enumerate().filter_map(|(step_index, step)| match &step.kind {
-        StepKind::Call(target) => Some(FlowReference { step_index, field: "call", target }),
-        StepKind::Link(target) => Some(FlowReference { step_index, field: "link", target }),
-        _ => None,
-    })
+    flow.steps
+        .iter()
+        .enumerate()
+        .filter_map(|(step_index, step)| match &step.kind {
+            StepKind::Call(target) => Some(FlowReference {
+                step_index,
+                field: "call",
+                target,
+            }),
+            StepKind::Link(target) => Some(FlowReference {
+                step_index,
+                field: "link",
+                target,
+            }),
+            _ => None,
+        })
 }
 
 /// Reports `call` and `link` steps that name no flow.
@@ -73,7 +99,11 @@ pub(crate) fn check_flow_targets(flows: &FlowSet, report: &mut Report) {
             if flows.flow(name).is_some() {
                 continue;
             }
-            let path = format!("{}.{}", step_path(flow, reference.step_index), reference.field);
+            let path = format!(
+                "{}.{}",
+                step_path(flow, reference.step_index),
+                reference.field
+            );
             let message = format!("unknown flow `{name}` in `{}`", reference.field);
             report
                 .error("unknown_flow", reference.target.pos, &path, message)
@@ -92,29 +122,45 @@ pub(crate) fn check_recursive_calls(flows: &FlowSet, report: &mut Report) {
         if reported[start] {
             continue;
         }
-        let Some(cycle) = call_cycle(&calls, start) else { continue };
+        let Some(cycle) = call_cycle(&calls, start) else {
+            continue;
+        };
         let members = reachable_both_ways(&calls, start);
         for &member in &members {
             reported[member] = true;
         }
-        let Some((flow_id, flow)) = flows.flows.get_index(start) else { continue };
+        let Some((flow_id, flow)) = flows.flows.get_index(start) else {
+            continue;
+        };
         let next_flow = cycle.get(1).copied().unwrap_or(start);
-        let Some(call) = calls[start].iter().find(|call| call.callee == next_flow) else { continue };
+        let Some(call) = calls[start].iter().find(|call| call.callee == next_flow) else {
+            continue;
+        };
         let names: Vec<String> = cycle
             .iter()
             .chain(std::iter::once(&start))
-            .map(|&i| format!("`{}`", flows.flows.get_index(i).map_or("", |(id, _)| id.as_str())))
+            .map(|&i| {
+                format!(
+                    "`{}`",
+                    flows.flows.get_index(i).map_or("", |(id, _)| id.as_str())
+                )
+            })
             .collect();
         let message = if cycle.len() == 1 {
             format!("flow `{flow_id}` calls itself")
         } else {
-            format!("flow `{flow_id}` calls itself through {}", names.join(" → "))
+            format!(
+                "flow `{flow_id}` calls itself through {}",
+                names.join(" → ")
+            )
         };
         let path = format!("{}.call", step_path(flow, call.step_index));
-        report.error("recursive_call", call.pos, &path, message).hint(
-            "a called flow has to return, so calls may not form a cycle; \
+        report
+            .error("recursive_call", call.pos, &path, message)
+            .hint(
+                "a called flow has to return, so calls may not form a cycle; \
              loop with `next` inside one flow, or use `link` to hand over for good",
-        );
+            );
     }
 }
 
@@ -134,9 +180,15 @@ fn call_graph(flows: &FlowSet) -> Vec<Vec<Call>> {
                 .iter()
                 .enumerate()
                 .filter_map(|(step_index, step)| {
-                    let StepKind::Call(target) = &step.kind else { return None };
+                    let StepKind::Call(target) = &step.kind else {
+                        return None;
+                    };
                     let callee = flows.flows.get_index_of(&target.value)?;
-                    Some(Call { step_index, callee, pos: target.pos })
+                    Some(Call {
+                        step_index,
+                        callee,
+                        pos: target.pos,
+                    })
                 })
                 .collect()
         })
@@ -171,11 +223,17 @@ fn call_cycle(calls: &[Vec<Call>], start: usize) -> Option<Vec<usize>> {
 
 /// The flows in the same cycle of calls as `start`, including `start`.
 fn reachable_both_ways(calls: &[Vec<Call>], start: usize) -> Vec<usize> {
-    let forward = reachable(calls.len(), start, |flow| calls[flow].iter().map(|c| c.callee).collect());
-    let backward = reachable(calls.len(), start, |flow| {
-        (0..calls.len()).filter(|&caller| calls[caller].iter().any(|c| c.callee == flow)).collect()
+    let forward = reachable(calls.len(), start, |flow| {
+        calls[flow].iter().map(|c| c.callee).collect()
     });
-    (0..calls.len()).filter(|&flow| forward[flow] && backward[flow]).collect()
+    let backward = reachable(calls.len(), start, |flow| {
+        (0..calls.len())
+            .filter(|&caller| calls[caller].iter().any(|c| c.callee == flow))
+            .collect()
+    });
+    (0..calls.len())
+        .filter(|&flow| forward[flow] && backward[flow])
+        .collect()
 }
 
 fn reachable(count: usize, start: usize, neighbours: impl Fn(usize) -> Vec<usize>) -> Vec<bool> {
@@ -236,7 +294,12 @@ pub(crate) fn check_flow_id_case(flows: &FlowSet, report: &mut Report) {
             flows.locate(first.pos)
         );
         report
-            .warning("flow_id_case_collision", flow.pos, &format!("flows.{}", flow.id), message)
+            .warning(
+                "flow_id_case_collision",
+                flow.pos,
+                &format!("flows.{}", flow.id),
+                message,
+            )
             .hint("rename one of the flows so that the ids differ by more than case");
     }
 }

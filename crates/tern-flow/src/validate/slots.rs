@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::{Edge, EdgeKind, FlowGraph};
-use super::{step_path, suggest, Report};
+use super::{Report, step_path, suggest};
 use crate::model::{Condition, FlowSet, Next, Pos, Step, StepKind};
 use crate::template::Template;
 
@@ -67,14 +67,22 @@ impl Assigned {
             starters: starters(flows),
             entry_forced: vec![false; count],
             exit_forced: vec![false; count],
-            before: flows.flows.values().map(|f| vec![None; f.steps.len()]).collect(),
+            before: flows
+                .flows
+                .values()
+                .map(|f| vec![None; f.steps.len()])
+                .collect(),
             entries: vec![None; count],
             exits: vec![None; count],
         };
         solver.solve();
 
         let possibly_before = (0..count)
-            .map(|flow| solver.solve_flow(flow, &solver.entries[flow], Meet::Union).0)
+            .map(|flow| {
+                solver
+                    .solve_flow(flow, &solver.entries[flow], Meet::Union)
+                    .0
+            })
             .collect();
         Self {
             before: solver.before,
@@ -94,7 +102,13 @@ impl Assigned {
     /// `kind`.
     fn after(&self, flows: &FlowSet, flow: usize, step: usize, kind: EdgeKind) -> State {
         let before = &self.before[flow][step];
-        transfer(flows, &self.exits, before, &flows.flows[flow].steps[step], kind)
+        transfer(
+            flows,
+            &self.exits,
+            before,
+            &flows.flows[flow].steps[step],
+            kind,
+        )
     }
 
     pub(crate) fn is_set_anywhere(&self, slot: &str) -> bool {
@@ -116,14 +130,24 @@ impl Assigned {
                 Some(best) => format!("did you mean `{best}`?"),
                 None => format!("add a step with `collect: {slot}` before this step"),
             };
-            return Explanation { reason: "is not collected by any flow".to_string(), hint };
+            return Explanation {
+                reason: "is not collected by any flow".to_string(),
+                hint,
+            };
         };
 
-        let possibly = self.possibly_before[flow][step].as_ref().is_some_and(|set| set.contains(slot));
+        let possibly = self.possibly_before[flow][step]
+            .as_ref()
+            .is_some_and(|set| set.contains(slot));
         let witness = self.witness(flows, graphs, flow, step, slot);
         if possibly {
-            let reason = format!("is not collected on every path reaching this step ({})", witness.describe(flows, flow));
-            let hint = format!("collect `{slot}` on that path too, or use it only where every path has collected it");
+            let reason = format!(
+                "is not collected on every path reaching this step ({})",
+                witness.describe(flows, flow)
+            );
+            let hint = format!(
+                "collect `{slot}` on that path too, or use it only where every path has collected it"
+            );
             return Explanation { reason, hint };
         }
         if let Witness::Edge(edge) = witness
@@ -132,16 +156,24 @@ impl Assigned {
             return explanation;
         }
 
-        let (setter_id, setter) = flows.flows.get_index(setter_flow).map_or(("", None), |(id, f)| {
-            (id.as_str(), f.steps.get(setter_step))
-        });
+        let (setter_id, setter) = flows
+            .flows
+            .get_index(setter_flow)
+            .map_or(("", None), |(id, f)| {
+                (id.as_str(), f.steps.get(setter_step))
+            });
         let setter_step_id = setter.map_or("", |s| s.id.as_str());
         if setter_flow == flow {
             let reason = "is not collected on any path reaching this step".to_string();
-            let hint = format!("step `{setter_step_id}` collects it, but only after this step; collect it earlier");
+            let hint = format!(
+                "step `{setter_step_id}` collects it, but on no path that reaches this step; collect it earlier"
+            );
             Explanation { reason, hint }
         } else {
-            let reason = format!("is not collected in flow `{}` before this step", flows.flows[flow].id);
+            let reason = format!(
+                "is not collected in flow `{}` before this step",
+                flows.flows[flow].id
+            );
             let hint = format!(
                 "flow `{setter_id}` collects it in step `{setter_step_id}`; collect it in this flow first, \
                  or `call: {setter_id}` before this step"
@@ -152,9 +184,17 @@ impl Assigned {
 
     /// Finds one way to reach `step` without `slot` set: an incoming edge
     /// whose source leaves the slot unset, or the start of the flow.
-    fn witness(&self, flows: &FlowSet, graphs: &[FlowGraph], flow: usize, step: usize, slot: &str) -> Witness {
+    fn witness(
+        &self,
+        flows: &FlowSet,
+        graphs: &[FlowGraph],
+        flow: usize,
+        step: usize,
+        slot: &str,
+    ) -> Witness {
         let lacks = |edge: &&Edge| {
-            self.after(flows, flow, edge.from, edge.kind).is_some_and(|set| !set.contains(slot))
+            self.after(flows, flow, edge.from, edge.kind)
+                .is_some_and(|set| !set.contains(slot))
         };
         if let Some(edge) = graphs[flow].predecessors[step].iter().find(lacks) {
             return Witness::Edge(*edge);
@@ -172,11 +212,15 @@ enum Witness {
 
 impl Witness {
     fn describe(&self, flows: &FlowSet, flow: usize) -> String {
-        let Witness::Edge(edge) = self else { return "e.g. when the flow starts".to_string() };
+        let Witness::Edge(edge) = self else {
+            return "e.g. when the flow starts".to_string();
+        };
         let from = &flows.flows[flow].steps[edge.from].id;
         match edge.kind {
             EdgeKind::Failure => format!("e.g. via step `{from}` when its action fails"),
-            EdgeKind::MaxAttempts => format!("e.g. via step `{from}` after too many invalid values"),
+            EdgeKind::MaxAttempts => {
+                format!("e.g. via step `{from}` after too many invalid values")
+            }
             _ => format!("e.g. via step `{from}`"),
         }
     }
@@ -184,7 +228,12 @@ impl Witness {
 
 /// Explains a slot missing after the failure edge of the action, or the
 /// `on_max_attempts` edge of the collect step, that sets it on success.
-fn explain_unsuccessful_edge(flows: &FlowSet, flow: usize, edge: Edge, slot: &str) -> Option<Explanation> {
+fn explain_unsuccessful_edge(
+    flows: &FlowSet,
+    flow: usize,
+    edge: Edge,
+    slot: &str,
+) -> Option<Explanation> {
     let from = &flows.flows[flow].steps[edge.from];
     let condition = match (&from.kind, edge.kind) {
         (StepKind::Action(action), EdgeKind::Failure) if action.result_slot == slot => {
@@ -197,7 +246,10 @@ fn explain_unsuccessful_edge(flows: &FlowSet, flow: usize, edge: Edge, slot: &st
     };
     Some(Explanation {
         reason: format!("is set by step `{}` {condition}", from.id),
-        hint: format!("use `slots.{slot}` only on the `next` path of step `{}`", from.id),
+        hint: format!(
+            "use `slots.{slot}` only on the `next` path of step `{}`",
+            from.id
+        ),
     })
 }
 
@@ -214,7 +266,9 @@ fn starters(flows: &FlowSet) -> Vec<Vec<(usize, usize)>> {
     let mut starters = vec![Vec::new(); flows.flows.len()];
     for (caller, flow) in flows.flows.values().enumerate() {
         for (index, step) in flow.steps.iter().enumerate() {
-            let (StepKind::Call(target) | StepKind::Link(target)) = &step.kind else { continue };
+            let (StepKind::Call(target) | StepKind::Link(target)) = &step.kind else {
+                continue;
+            };
             if let Some(callee) = flows.flows.get_index_of(&target.value) {
                 starters[callee].push((caller, index));
             }
@@ -284,7 +338,10 @@ impl Solver<'_> {
                 if self.exit_forced[flow] {
                     exit = Meet::Intersection.apply(exit, &Some(SlotSet::new()));
                 }
-                if before != self.before[flow] || exit != self.exits[flow] || entry != self.entries[flow] {
+                if before != self.before[flow]
+                    || exit != self.exits[flow]
+                    || entry != self.entries[flow]
+                {
                     changed = true;
                     self.before[flow] = before;
                     self.exits[flow] = exit;
@@ -321,7 +378,13 @@ impl Solver<'_> {
             for index in 0..steps.len() {
                 let mut state = if index == 0 { entry.clone() } else { None };
                 for edge in &graph.predecessors[index] {
-                    let out = transfer(self.flows, &self.exits, &before[edge.from], &steps[edge.from], edge.kind);
+                    let out = transfer(
+                        self.flows,
+                        &self.exits,
+                        &before[edge.from],
+                        &steps[edge.from],
+                        edge.kind,
+                    );
                     state = meet.apply(state, &out);
                 }
                 if state != before[index] {
@@ -334,7 +397,13 @@ impl Solver<'_> {
             }
         }
         let exit = graph.exits().fold(None, |state, edge| {
-            let out = transfer(self.flows, &self.exits, &before[edge.from], &steps[edge.from], edge.kind);
+            let out = transfer(
+                self.flows,
+                &self.exits,
+                &before[edge.from],
+                &steps[edge.from],
+                edge.kind,
+            );
             meet.apply(state, &out)
         });
         (before, exit)
@@ -342,7 +411,13 @@ impl Solver<'_> {
 }
 
 /// The state after `step` when control leaves along an edge of `kind`.
-fn transfer(flows: &FlowSet, exits: &[State], before: &State, step: &Step, kind: EdgeKind) -> State {
+fn transfer(
+    flows: &FlowSet,
+    exits: &[State],
+    before: &State,
+    step: &Step,
+    kind: EdgeKind,
+) -> State {
     let mut state = before.clone()?;
     match &step.kind {
         StepKind::Collect(collect) if kind.collected() => {
@@ -353,7 +428,10 @@ fn transfer(flows: &FlowSet, exits: &[State], before: &State, step: &Step, kind:
         }
         StepKind::SetSlots(slots) => state.extend(slots.keys().cloned()),
         StepKind::Call(target) => {
-            let callee_exit = flows.flows.get_index_of(&target.value).map(|callee| &exits[callee]);
+            let callee_exit = flows
+                .flows
+                .get_index_of(&target.value)
+                .map(|callee| &exits[callee]);
             match callee_exit {
                 // The called flow has not returned on any path yet.
                 Some(None) => return None,
@@ -378,7 +456,9 @@ fn slots_set_anywhere(flows: &FlowSet) -> BTreeMap<String, (usize, usize)> {
                 _ => Vec::new(),
             };
             for name in names {
-                anywhere.entry(name.clone()).or_insert((flow_index, step_index));
+                anywhere
+                    .entry(name.clone())
+                    .or_insert((flow_index, step_index));
             }
         }
     }
@@ -388,10 +468,21 @@ fn slots_set_anywhere(flows: &FlowSet) -> BTreeMap<String, (usize, usize)> {
 /// Reports slot references in step texts and conditions that are not set on
 /// every path reaching them, and collect steps that reference the slot they
 /// are collecting.
-pub(crate) fn check_slot_uses(flows: &FlowSet, graphs: &[FlowGraph], assigned: &Assigned, report: &mut Report) {
+pub(crate) fn check_slot_uses(
+    flows: &FlowSet,
+    graphs: &[FlowGraph],
+    assigned: &Assigned,
+    report: &mut Report,
+) {
     for (flow_index, flow) in flows.flows.values().enumerate() {
         for (step_index, step) in flow.steps.iter().enumerate() {
-            let uses = StepUses { flows, graphs, assigned, flow: flow_index, step: step_index };
+            let uses = StepUses {
+                flows,
+                graphs,
+                assigned,
+                flow: flow_index,
+                step: step_index,
+            };
             uses.check(step, report);
         }
     }
@@ -411,20 +502,33 @@ impl StepUses<'_> {
         let path = step_path(&self.flows.flows[self.flow], self.step);
         match &step.kind {
             StepKind::Response(response) => {
-                self.check_template(&response.text, step.pos, &format!("{path}.response"), &[], report);
+                self.check_template(
+                    &response.text,
+                    step.pos,
+                    &format!("{path}.response"),
+                    &[],
+                    report,
+                );
             }
             StepKind::Collect(collect) => {
                 let own = [collect.slot.value.as_str(), collect.store_as.as_str()];
                 let field = format!("{path}.description");
                 self.check_template(&collect.description, step.pos, &field, &own, report);
-                if let Some(message) = collect.validation.as_ref().and_then(|v| v.message.as_ref()) {
+                if let Some(message) = collect.validation.as_ref().and_then(|v| v.message.as_ref())
+                {
                     let field = format!("{path}.validation.message");
                     self.check_template(message, step.pos, &field, &own, report);
                 }
             }
             StepKind::Handoff(handoff) => {
                 if let Some(message) = &handoff.message {
-                    self.check_template(message, step.pos, &format!("{path}.handoff.message"), &[], report);
+                    self.check_template(
+                        message,
+                        step.pos,
+                        &format!("{path}.handoff.message"),
+                        &[],
+                        report,
+                    );
                 }
             }
             _ => {}
@@ -435,7 +539,14 @@ impl StepUses<'_> {
     /// Checks a text shown when the step starts. `own` lists the names a
     /// collect step stores its value under, which its own texts may not
     /// reference because the value is not stored yet.
-    fn check_template(&self, template: &Template, pos: Pos, field: &str, own: &[&str], report: &mut Report) {
+    fn check_template(
+        &self,
+        template: &Template,
+        pos: Pos,
+        field: &str,
+        own: &[&str],
+        report: &mut Report,
+    ) {
         let before = self.assigned.before(self.flow, self.step);
         for slot in template.slot_refs() {
             if own.contains(&slot) {
@@ -444,7 +555,9 @@ impl StepUses<'_> {
                 );
                 report
                     .error("self_reference", pos, field, message)
-                    .hint(format!("remove `slots.{slot}` from this text, or mention a slot collected earlier"));
+                    .hint(format!(
+                        "remove `slots.{slot}` from this text, or mention a slot collected earlier"
+                    ));
                 continue;
             }
             if before.is_some_and(|set| !set.contains(slot)) {
@@ -456,10 +569,16 @@ impl StepUses<'_> {
     /// Checks `if` conditions, which run after the step, so a collect step's
     /// conditions see its own slot and an action's see its result.
     fn check_conditions(&self, step: &Step, path: &str, report: &mut Report) {
-        let Next::Branches(branches) = &step.next else { return };
+        let Next::Branches(branches) = &step.next else {
+            return;
+        };
         for (position, branch) in branches.iter().enumerate() {
-            let Condition::If(expr) = &branch.condition else { continue };
-            let after = self.assigned.after(self.flows, self.flow, self.step, EdgeKind::Branch(position));
+            let Condition::If(expr) = &branch.condition else {
+                continue;
+            };
+            let after =
+                self.assigned
+                    .after(self.flows, self.flow, self.step, EdgeKind::Branch(position));
             let Some(after) = after else { continue };
             let field = format!("{path}.next[{position}].if");
             for slot in expr.slot_refs() {
@@ -471,9 +590,13 @@ impl StepUses<'_> {
     }
 
     fn report_missing(&self, slot: &str, pos: Pos, field: &str, report: &mut Report) {
-        let explanation = self.assigned.explain_missing(self.flows, self.graphs, self.flow, self.step, slot);
+        let explanation =
+            self.assigned
+                .explain_missing(self.flows, self.graphs, self.flow, self.step, slot);
         let message = format!("slot `{slot}` {}", explanation.reason);
-        report.error("slot_not_collected", pos, field, message).hint(explanation.hint);
+        report
+            .error("slot_not_collected", pos, field, message)
+            .hint(explanation.hint);
     }
 }
 
@@ -487,13 +610,20 @@ pub(crate) fn check_guards(flows: &FlowSet, assigned: &Assigned, report: &mut Re
             if assigned.is_set_anywhere(slot) {
                 continue;
             }
-            let message = format!("guard uses slot `{slot}`, which no flow collects, so it never has a value");
+            let message = format!(
+                "guard uses slot `{slot}`, which no flow collects, so it never has a value"
+            );
             let hint = match suggest::closest(slot, known.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None => format!("collect `{slot}` in some flow, or remove it from the guard"),
             };
             report
-                .warning("unknown_slot", guard.pos, &format!("flows.{}.guard", flow.id), message)
+                .warning(
+                    "unknown_slot",
+                    guard.pos,
+                    &format!("flows.{}.guard", flow.id),
+                    message,
+                )
                 .hint(hint);
         }
     }

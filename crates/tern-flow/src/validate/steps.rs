@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::graph::ends_when_no_branch_matches;
-use super::{step_path, Report};
+use super::{Report, step_path};
 use crate::model::{Collect, Condition, FlowSet, Next, SlotType, StepKind};
 
 /// Warns about steps with conditions and no `else`: when no condition
@@ -15,8 +15,13 @@ use crate::model::{Collect, Condition, FlowSet, Next, SlotType, StepKind};
 pub(crate) fn check_no_else(flows: &FlowSet, report: &mut Report) {
     for flow in flows.flows.values() {
         for (index, step) in flow.steps.iter().enumerate() {
-            let Next::Branches(branches) = &step.next else { continue };
-            if branches.is_empty() || step.otherwise.is_some() || !ends_when_no_branch_matches(branches) {
+            let Next::Branches(branches) = &step.next else {
+                continue;
+            };
+            if branches.is_empty()
+                || step.otherwise.is_some()
+                || !ends_when_no_branch_matches(branches)
+            {
                 continue;
             }
             let message = format!(
@@ -24,7 +29,12 @@ pub(crate) fn check_no_else(flows: &FlowSet, report: &mut Report) {
                 step.id
             );
             report
-                .warning("no_else", step.pos, &format!("{}.next", step_path(flow, index)), message)
+                .warning(
+                    "no_else",
+                    step.pos,
+                    &format!("{}.next", step_path(flow, index)),
+                    message,
+                )
                 .hint("add `else: STEP_ID`, or `else: END` to end the flow on purpose");
         }
     }
@@ -38,11 +48,19 @@ pub(crate) fn check_choice_options(flows: &FlowSet, report: &mut Report) {
     let options = choice_options(flows);
     for flow in flows.flows.values() {
         for (index, step) in flow.steps.iter().enumerate() {
-            let Next::Branches(branches) = &step.next else { continue };
+            let Next::Branches(branches) = &step.next else {
+                continue;
+            };
             for (position, branch) in branches.iter().enumerate() {
-                let Condition::If(expr) = &branch.condition else { continue };
-                let [slot] = expr.slot_refs()[..] else { continue };
-                let Some(Some(values)) = options.get(slot) else { continue };
+                let Condition::If(expr) = &branch.condition else {
+                    continue;
+                };
+                let [slot] = expr.slot_refs()[..] else {
+                    continue;
+                };
+                let Some(Some(values)) = options.get(slot) else {
+                    continue;
+                };
                 let matches_an_option = values.iter().any(|value| {
                     let slots = Map::from_iter([(slot.to_string(), Value::String(value.clone()))]);
                     expr.evaluate(&slots)
@@ -57,7 +75,10 @@ pub(crate) fn check_choice_options(flows: &FlowSet, report: &mut Report) {
                     .map(|literal| format!("`{literal}`"))
                     .collect();
                 let message = if unknown.is_empty() {
-                    format!("condition `{}` is false for every option of slot `{slot}`", expr.source())
+                    format!(
+                        "condition `{}` is false for every option of slot `{slot}`",
+                        expr.source()
+                    )
                 } else {
                     format!(
                         "condition `{}` compares slot `{slot}` with {}, which is not one of its options",
@@ -81,7 +102,9 @@ fn choice_options(flows: &FlowSet) -> HashMap<&str, Option<Vec<String>>> {
     for step in flows.flows.values().flat_map(|flow| &flow.steps) {
         match &step.kind {
             StepKind::Collect(collect) => {
-                let entry = options.entry(collect.store_as.as_str()).or_insert_with(|| Some(Vec::new()));
+                let entry = options
+                    .entry(collect.store_as.as_str())
+                    .or_insert_with(|| Some(Vec::new()));
                 let Some(values) = entry else { continue };
                 if collect.slot_type != SlotType::Choice || collect.options.is_empty() {
                     *entry = None;
@@ -137,8 +160,12 @@ fn string_literals(source: &str) -> Vec<String> {
 pub(crate) fn check_validation_fields(flows: &FlowSet, report: &mut Report) {
     for flow in flows.flows.values() {
         for (index, step) in flow.steps.iter().enumerate() {
-            let StepKind::Collect(collect) = &step.kind else { continue };
-            let Some(validation) = &collect.validation else { continue };
+            let StepKind::Collect(collect) = &step.kind else {
+                continue;
+            };
+            let Some(validation) = &collect.validation else {
+                continue;
+            };
             let path = format!("{}.validation", step_path(flow, index));
             let numeric = matches!(collect.slot_type, SlotType::Number | SlotType::Integer);
             let bounds = [("min", validation.min), ("max", validation.max)];
@@ -165,7 +192,12 @@ pub(crate) fn check_validation_fields(flows: &FlowSet, report: &mut Report) {
                     "`pattern` applies to text slots; remove it"
                 };
                 report
-                    .warning("ignored_validation", pattern.pos, &format!("{path}.pattern"), message)
+                    .warning(
+                        "ignored_validation",
+                        pattern.pos,
+                        &format!("{path}.pattern"),
+                        message,
+                    )
                     .hint(hint);
             }
         }

@@ -5,7 +5,10 @@
 /// likely misspelling: at most one edit per three characters of `name`, and
 /// at least one edit allowed. A candidate equal to `name` except for case
 /// always qualifies.
-pub(crate) fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let max_distance = (name.chars().count() / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
@@ -37,7 +40,11 @@ pub(crate) fn hint(name: &str, candidates: &[&str], kind: &str) -> String {
         return format!("there are no {kind} to choose from");
     }
     const SHOWN: usize = 5;
-    let mut listed: Vec<String> = candidates.iter().take(SHOWN).map(|c| format!("`{c}`")).collect();
+    let mut listed: Vec<String> = candidates
+        .iter()
+        .take(SHOWN)
+        .map(|c| format!("`{c}`"))
+        .collect();
     if candidates.len() > SHOWN {
         listed.push(format!("and {} more", candidates.len() - SHOWN));
     }
@@ -90,7 +97,13 @@ mod tests {
             hint("unrelated", &steps, "steps"),
             "existing steps: `a1`, `b2`, `c3`, `d4`, `e5`, and 1 more"
         );
-        assert_eq!(hint("x", &[], "actions"), "there are no actions to choose from");
-        assert_eq!(hint("greet_usr", &["greet_user"], "steps"), "did you mean `greet_user`?");
+        assert_eq!(
+            hint("x", &[], "actions"),
+            "there are no actions to choose from"
+        );
+        assert_eq!(
+            hint("greet_usr", &["greet_user"], "steps"),
+            "did you mean `greet_user`?"
+        );
     }
 }

@@ -1,4 +1,4 @@
-use super::{error_codes, one_flow, only, validate_steps, validate_yaml, with_code, HEADER_LINES};
+use super::{HEADER_LINES, error_codes, one_flow, only, validate_steps, validate_yaml, with_code};
 
 const ACTIONS: &str = r#"
 actions:
@@ -122,7 +122,9 @@ fn parameter_collected_on_one_path_only() {
     let diagnostics = validate_yaml(&yaml, Some(ACTIONS));
     let error = only(&diagnostics, "missing_action_parameter");
     assert!(
-        error.message.ends_with("is not collected on every path reaching this step (e.g. via step `ask_iqama`)"),
+        error.message.ends_with(
+            "is not collected on every path reaching this step (e.g. via step `ask_iqama`)"
+        ),
         "{}",
         error.message
     );

@@ -1,4 +1,4 @@
-use super::{error_codes, one_flow, only, validate_steps, validate_yaml, with_code, HEADER_LINES};
+use super::{HEADER_LINES, error_codes, one_flow, only, validate_steps, validate_yaml, with_code};
 
 #[test]
 fn step_nothing_points_to_is_unreachable() {
@@ -42,7 +42,10 @@ fn failure_and_max_attempts_targets_are_reachable() {
   response: "Let us stop here"
 "#,
     );
-    assert!(with_code(&diagnostics, "unreachable_step").is_empty(), "{diagnostics:#?}");
+    assert!(
+        with_code(&diagnostics, "unreachable_step").is_empty(),
+        "{diagnostics:#?}"
+    );
 }
 
 #[test]
@@ -62,7 +65,10 @@ fn steps_after_link_and_handoff_are_unreachable() {
         )
     );
     let diagnostics = validate_yaml(&yaml, None);
-    let paths: Vec<&str> = with_code(&diagnostics, "unreachable_step").iter().map(|d| d.path.as_str()).collect();
+    let paths: Vec<&str> = with_code(&diagnostics, "unreachable_step")
+        .iter()
+        .map(|d| d.path.as_str())
+        .collect();
     assert_eq!(paths, ["flows.main.steps[1]", "flows.main.steps[2]"]);
 }
 
@@ -125,7 +131,11 @@ fn action_retrying_itself_has_no_input() {
 "#,
     );
     let error = only(&diagnostics, "loop_without_input");
-    assert!(error.message.contains("`check` → `check`"), "{}", error.message);
+    assert!(
+        error.message.contains("`check` → `check`"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -139,7 +149,9 @@ fn loop_through_call_depends_on_called_flow() {
   next: run_helper
 "#,
         );
-        yaml.push_str("  helper:\n    name: Helper\n    description: Called in a loop\n    steps:\n");
+        yaml.push_str(
+            "  helper:\n    name: Helper\n    description: Called in a loop\n    steps:\n",
+        );
         for line in helper_steps.trim_matches('\n').lines() {
             yaml.push_str("      ");
             yaml.push_str(line);
@@ -149,11 +161,20 @@ fn loop_through_call_depends_on_called_flow() {
     };
 
     let waits = with_helper("- id: ask\n  collect: answer\n  description: \"Anything?\"\n");
-    assert!(with_code(&waits, "loop_without_input").is_empty(), "{waits:#?}");
+    assert!(
+        with_code(&waits, "loop_without_input").is_empty(),
+        "{waits:#?}"
+    );
 
     let never_waits = with_helper("- id: hi\n  response: Hi\n");
     let error = only(&never_waits, "loop_without_input");
-    assert!(error.message.contains("`run_helper` → `retry` → `run_helper`"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("`run_helper` → `retry` → `run_helper`"),
+        "{}",
+        error.message
+    );
 
     let waits_on_one_path = with_helper(
         r#"
@@ -167,7 +188,11 @@ fn loop_through_call_depends_on_called_flow() {
   description: "Anything?"
 "#,
     );
-    assert_eq!(with_code(&waits_on_one_path, "loop_without_input").len(), 1, "{waits_on_one_path:#?}");
+    assert_eq!(
+        with_code(&waits_on_one_path, "loop_without_input").len(),
+        1,
+        "{waits_on_one_path:#?}"
+    );
 }
 
 #[test]
@@ -188,7 +213,11 @@ fn branches_without_else_warn() {
     let warning = only(&diagnostics, "no_else");
     assert!(!warning.is_error());
     assert_eq!(warning.path, "flows.main.steps[0].next");
-    assert!(warning.message.contains("the flow ends"), "{}", warning.message);
+    assert!(
+        warning.message.contains("the flow ends"),
+        "{}",
+        warning.message
+    );
 }
 
 #[test]
@@ -208,7 +237,10 @@ fn literal_true_branch_needs_no_else() {
   response: "Here to help"
 "#,
     );
-    assert!(with_code(&diagnostics, "no_else").is_empty(), "{diagnostics:#?}");
+    assert!(
+        with_code(&diagnostics, "no_else").is_empty(),
+        "{diagnostics:#?}"
+    );
 }
 
 #[test]

@@ -33,11 +33,19 @@ fn one_flow(steps: &str) -> String {
 /// so that each test states exactly what the validator sees.
 fn validate_yaml(yaml: &str, actions: Option<&str>) -> Vec<Diagnostic> {
     let loaded = crate::load_str("test.yml", yaml);
-    let loader_errors: Vec<String> =
-        loaded.diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
-    assert!(loader_errors.is_empty(), "the loader reported errors: {loader_errors:#?}");
+    let loader_errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        loader_errors.is_empty(),
+        "the loader reported errors: {loader_errors:#?}"
+    );
     let registry = actions.map(|text| {
-        let (registry, problems) = crate::actions::parse_actions(std::path::Path::new("actions.yml"), text);
+        let (registry, problems) =
+            crate::actions::parse_actions(std::path::Path::new("actions.yml"), text);
         assert!(problems.is_empty(), "invalid actions file: {problems:#?}");
         registry
     });
@@ -56,7 +64,11 @@ fn with_code<'a>(diagnostics: &'a [Diagnostic], code: &str) -> Vec<&'a Diagnosti
 
 /// The codes of all errors, in order.
 fn error_codes(diagnostics: &[Diagnostic]) -> Vec<&'static str> {
-    diagnostics.iter().filter(|d| d.is_error()).map(|d| d.code).collect()
+    diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code)
+        .collect()
 }
 
 /// The only diagnostic with this code; panics with the full list otherwise.

@@ -1,4 +1,4 @@
-use super::{error_codes, one_flow, only, validate_steps, validate_yaml, with_code, HEADER_LINES};
+use super::{HEADER_LINES, error_codes, one_flow, only, validate_steps, validate_yaml, with_code};
 
 #[test]
 fn unknown_next_target_suggests_closest_step() {
@@ -40,7 +40,10 @@ fn unknown_then_else_and_max_attempts_targets() {
   response: "Welcome"
 "#,
     );
-    let paths: Vec<&str> = with_code(&diagnostics, "unknown_step").iter().map(|d| d.path.as_str()).collect();
+    let paths: Vec<&str> = with_code(&diagnostics, "unknown_step")
+        .iter()
+        .map(|d| d.path.as_str())
+        .collect();
     assert_eq!(
         paths,
         [
@@ -80,7 +83,10 @@ fn lowercase_end_gets_capitals_hint() {
 "#,
     );
     let error = only(&diagnostics, "unknown_step");
-    assert_eq!(error.hint.as_deref(), Some("write `END` in capitals to end the flow"));
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("write `END` in capitals to end the flow")
+    );
 }
 
 #[test]
@@ -95,7 +101,10 @@ fn unknown_target_without_close_match_lists_steps() {
 "#,
     );
     let error = only(&diagnostics, "unknown_step");
-    assert_eq!(error.hint.as_deref(), Some("existing steps: `first`, `second`"));
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("existing steps: `first`, `second`")
+    );
 }
 
 #[test]
@@ -126,7 +135,10 @@ fn unknown_flow_suggests_closest_flow() {
     );
     let diagnostics = validate_yaml(&yaml, None);
     let error = only(&diagnostics, "unknown_flow");
-    assert_eq!(error.hint.as_deref(), Some("did you mean `check_identity`?"));
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("did you mean `check_identity`?")
+    );
 }
 
 #[test]
@@ -171,7 +183,10 @@ flows:
 "#;
     let diagnostics = validate_yaml(yaml, None);
     let error = only(&diagnostics, "recursive_call");
-    assert_eq!(error.message, "flow `first` calls itself through `first` → `second` → `first`");
+    assert_eq!(
+        error.message,
+        "flow `first` calls itself through `first` → `second` → `first`"
+    );
     assert_eq!(error.path, "flows.first.steps[1].call");
 }
 
@@ -196,7 +211,10 @@ flows:
         link: first
 "#;
     let diagnostics = validate_yaml(yaml, None);
-    assert!(with_code(&diagnostics, "recursive_call").is_empty(), "{diagnostics:#?}");
+    assert!(
+        with_code(&diagnostics, "recursive_call").is_empty(),
+        "{diagnostics:#?}"
+    );
 }
 
 #[test]
@@ -224,5 +242,9 @@ fn flow_ids_differing_by_case_warn() {
     let diagnostics = validate_yaml(&yaml, None);
     let warning = only(&diagnostics, "flow_id_case_collision");
     assert_eq!(warning.path, "flows.Main");
-    assert!(warning.message.contains("`main` and `Main`"), "{}", warning.message);
+    assert!(
+        warning.message.contains("`main` and `Main`"),
+        "{}",
+        warning.message
+    );
 }

@@ -1,4 +1,4 @@
-use super::{error_codes, one_flow, only, validate_steps, validate_yaml, with_code, HEADER_LINES};
+use super::{HEADER_LINES, error_codes, one_flow, only, validate_steps, validate_yaml, with_code};
 
 #[test]
 fn slot_collected_on_one_branch_fails_after_join() {
@@ -230,10 +230,15 @@ fn condition_on_uncollected_slot() {
     let error = only(&diagnostics, "slot_not_collected");
     assert_eq!(error.path, "flows.main.steps[0].next[0].if");
     assert_eq!(error.line, HEADER_LINES + 3);
-    assert_eq!(error.message, "slot `age` is not collected on any path reaching this step");
+    assert_eq!(
+        error.message,
+        "slot `age` is not collected on any path reaching this step"
+    );
     assert_eq!(
         error.hint.as_deref(),
-        Some("step `ask_age` collects it, but only after this step; collect it earlier")
+        Some(
+            "step `ask_age` collects it, but on no path that reaches this step; collect it earlier"
+        )
     );
 }
 
@@ -249,7 +254,10 @@ fn unknown_slot_suggests_spelling() {
 "#,
     );
     let error = only(&diagnostics, "slot_not_collected");
-    assert_eq!(error.message, "slot `user_nam` is not collected by any flow");
+    assert_eq!(
+        error.message,
+        "slot `user_nam` is not collected by any flow"
+    );
     assert_eq!(error.hint.as_deref(), Some("did you mean `user_name`?"));
 }
 
@@ -271,7 +279,9 @@ fn max_attempts_path_lacks_slot() {
     );
     let error = only(&diagnostics, "slot_not_collected");
     assert!(
-        error.message.contains("(e.g. via step `ask_age` after too many invalid values)"),
+        error
+            .message
+            .contains("(e.g. via step `ask_age` after too many invalid values)"),
         "{}",
         error.message
     );
@@ -317,7 +327,11 @@ fn set_slots_and_handoff_messages() {
     );
     let error = only(&diagnostics, "slot_not_collected");
     assert_eq!(error.path, "flows.main.steps[1].handoff.message");
-    assert!(error.message.starts_with("slot `topic`"), "{}", error.message);
+    assert!(
+        error.message.starts_with("slot `topic`"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -371,7 +385,11 @@ fn call_adds_slots_collected_on_every_path() {
     let diagnostics = validate_yaml(&yaml, None);
     let error = only(&diagnostics, "slot_not_collected");
     assert_eq!(error.path, "flows.main.steps[1].response");
-    assert!(error.message.starts_with("slot `nickname`"), "{}", error.message);
+    assert!(
+        error.message.starts_with("slot `nickname`"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -415,7 +433,10 @@ fn called_flow_with_trigger_starts_empty() {
     let diagnostics = validate_yaml(&yaml, None);
     let error = only(&diagnostics, "slot_not_collected");
     assert_eq!(error.path, "flows.helper.steps[0].response");
-    assert_eq!(error.message, "slot `iqama_number` is not collected in flow `helper` before this step");
+    assert_eq!(
+        error.message,
+        "slot `iqama_number` is not collected in flow `helper` before this step"
+    );
 }
 
 #[test]
@@ -439,7 +460,11 @@ flows:
     assert!(!warning.is_error());
     assert_eq!(warning.line, 6);
     assert_eq!(warning.path, "flows.main.guard");
-    assert!(warning.message.contains("`logged_in`"), "{}", warning.message);
+    assert!(
+        warning.message.contains("`logged_in`"),
+        "{}",
+        warning.message
+    );
     assert!(error_codes(&diagnostics).is_empty(), "{diagnostics:#?}");
 }
 

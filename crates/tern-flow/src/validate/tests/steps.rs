@@ -1,4 +1,4 @@
-use super::{error_codes, only, validate_steps, with_code, HEADER_LINES};
+use super::{HEADER_LINES, error_codes, only, validate_steps, with_code};
 
 #[test]
 fn choice_branch_with_unknown_option() {
@@ -26,7 +26,10 @@ fn choice_branch_with_unknown_option() {
         "condition `slots.color == 'purple'` compares slot `color` with `purple`, \
          which is not one of its options"
     );
-    assert_eq!(warning.hint.as_deref(), Some("the options of `color` are `red`, `green`"));
+    assert_eq!(
+        warning.hint.as_deref(),
+        Some("the options of `color` are `red`, `green`")
+    );
 }
 
 #[test]
@@ -73,7 +76,10 @@ fn choice_slot_also_set_elsewhere_not_checked() {
   else: END
 "#,
     );
-    assert!(with_code(&diagnostics, "unknown_option").is_empty(), "{diagnostics:#?}");
+    assert!(
+        with_code(&diagnostics, "unknown_option").is_empty(),
+        "{diagnostics:#?}"
+    );
 }
 
 #[test]
@@ -88,10 +94,16 @@ fn min_on_string_is_ignored() {
     max: 40
 "#,
     );
-    let paths: Vec<&str> = with_code(&diagnostics, "ignored_validation").iter().map(|d| d.path.as_str()).collect();
+    let paths: Vec<&str> = with_code(&diagnostics, "ignored_validation")
+        .iter()
+        .map(|d| d.path.as_str())
+        .collect();
     assert_eq!(
         paths,
-        ["flows.main.steps[0].validation.min", "flows.main.steps[0].validation.max"]
+        [
+            "flows.main.steps[0].validation.min",
+            "flows.main.steps[0].validation.max"
+        ]
     );
     assert_eq!(
         diagnostics[0].message,

@@ -1,0 +1,132 @@
+//! The `tern` binary run as a user would: exit codes and output of
+//! `validate` and `test` on the repository's own flows and tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tern(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the tern binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn validate_corpus_with_actions_passes() {
+    let output = tern(&[
+        "validate",
+        "--actions",
+        "tests/fixtures/actions/corpus_actions.yml",
+        "tests/fixtures/flowent",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert!(stderr(&output).contains("3 flows in 3 files: 0 errors"), "{}", stderr(&output));
+}
+
+#[test]
+fn validate_example_assistant_passes() {
+    let output = tern(&[
+        "validate",
+        "--actions",
+        "examples/municipal/actions.yml",
+        "examples/municipal/flows",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+}
+
+#[test]
+fn validate_broken_files_exits_one_with_positions() {
+    let output = tern(&[
+        "validate",
+        "--actions",
+        "tests/fixtures/actions/invalid_actions.yml",
+        "tests/fixtures/invalid",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("error[unknown_step]: tests/fixtures/invalid/"), "{text}");
+}
+
+#[test]
+fn validate_missing_path_exits_two() {
+    let output = tern(&["validate", "no/such/flows.yml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no/such/flows.yml"), "{}", stderr(&output));
+}
+
+#[test]
+fn validate_without_paths_is_usage_error() {
+    let output = tern(&["validate"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn validate_json_output_is_one_object_per_line() {
+    let output = tern(&["validate", "--json", "tests/fixtures/flowent"]);
+    for line in stdout(&output).lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(value.get("code").is_some(), "{line}");
+    }
+}
+
+#[test]
+fn conversation_tests_pass() {
+    let output = tern(&["test", "examples/municipal/tests", "tests/conversations"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains(" 0 failed"), "{}", stdout(&output));
+}
+
+#[test]
+fn wrong_expectation_fails_with_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = root().join("tests/fixtures/flowent/simple_greeting.yml");
+    let test = format!(
+        "flows: {}\ntests:\n  - name: wrong greeting\n    turns:\n      - user: hi\n        \
+         commands: [start_flow: simple_greeting_flow]\n        bot: [\"What's your name?\"]\n",
+        flows.display()
+    );
+    let path = dir.path().join("wrong.yml");
+    std::fs::write(&path, test).unwrap();
+    let output = tern(&["test", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("FAIL"), "{text}");
+    assert!(text.contains("-What's your name?"), "{text}");
+    assert!(text.contains("+What is your name?"), "{text}");
+}
+
+#[test]
+fn test_file_with_bad_command_reports_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = root().join("tests/fixtures/flowent/simple_greeting.yml");
+    let test = format!(
+        "flows: {}\ntests:\n  - name: typo\n    turns:\n      - user: hi\n        commands: [strat_flow: x]\n",
+        flows.display()
+    );
+    let path = dir.path().join("typo.yml");
+    std::fs::write(&path, test).unwrap();
+    let output = tern(&["test", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("typo.yml:6:"), "{text}");
+    assert!(text.contains("unknown command `strat_flow`"), "{text}");
+}
+
+#[test]
+fn test_missing_path_exits_two() {
+    let output = tern(&["test", "no/such/tests"]);
+    assert_eq!(output.status.code(), Some(2));
+}
