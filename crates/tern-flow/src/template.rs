@@ -9,8 +9,9 @@
 //! `_` or `.`, so `myslots.x` and `a.slots.x` are plain text. The name after `slots.`
 //! starts with an ASCII letter or `_` and runs up to the first char that is not an ASCII
 //! letter, digit or `_`. In `Checking slots.identifier...` the name is `identifier` and
-//! the dots are text. A `slots.` that starts a reference but is not followed by a name
-//! is an error. Templates have no escape syntax, so such text cannot be written literally.
+//! the dots are text. A `slots.` followed by whitespace or the end of the text is plain
+//! text, because it ends a sentence ("no free slots."). A `slots.` followed by anything
+//! else that is not a name (`slots.1st`, `slots.-x`) is an error.
 //!
 //! # Rendering
 //!
@@ -58,7 +59,10 @@ impl Template {
         let mut offset = 0;
         while let Some(c) = source[byte..].chars().next() {
             let rest = &source[byte..];
-            if !rest.starts_with(REFERENCE_PREFIX) || previous.is_some_and(blocks_reference) {
+            if !rest.starts_with(REFERENCE_PREFIX)
+                || previous.is_some_and(blocks_reference)
+                || ends_sentence(rest)
+            {
                 text.push(c);
                 byte += c.len_utf8();
                 offset += 1;
@@ -128,6 +132,15 @@ fn blocks_reference(c: char) -> bool {
 
 /// Returns the slot name of the reference at the start of `rest`, which starts with
 /// `slots.`. `offset` is the char offset of `rest` in the template, for errors.
+/// Whether `slots.` at the start of `rest` is the end of a sentence rather
+/// than a reference: nothing or whitespace follows it.
+fn ends_sentence(rest: &str) -> bool {
+    rest[REFERENCE_PREFIX.len()..]
+        .chars()
+        .next()
+        .is_none_or(char::is_whitespace)
+}
+
 fn parse_reference(rest: &str, offset: usize) -> Result<&str, TemplateError> {
     let after_prefix = &rest[REFERENCE_PREFIX.len()..];
     let name_len = after_prefix
@@ -151,13 +164,9 @@ fn malformed_reference(after_prefix: &str, offset: usize) -> TemplateError {
         .take_while(|c| !c.is_whitespace())
         .take(MAX_QUOTED_CHARS)
         .collect();
-    let message = if after_prefix.is_empty() {
-        format!("{FIX}, but the text ends after `slots.`")
-    } else if found.is_empty() {
-        format!("{FIX}, but found `slots.` followed by whitespace")
-    } else {
-        format!("{FIX}, but found `slots.{found}`")
-    };
+    // Whitespace or the end of the text after `slots.` never gets here: that
+    // is plain text ending a sentence.
+    let message = format!("{FIX}, but found `slots.{found}`");
     TemplateError { message, offset }
 }
 
@@ -326,14 +335,10 @@ mod tests {
     }
 
     #[test]
-    fn prefix_alone_at_end_is_rejected() {
-        let error = parse_error("Hello slots.");
-        assert_eq!(error.offset, 6);
-        assert_eq!(
-            error.message,
-            "`slots.` must be followed by a slot name such as `slots.user_name`, \
-             but the text ends after `slots.`"
-        );
+    fn prefix_ending_a_sentence_is_text() {
+        assert_eq!(render("Hello slots.", json!({})), "Hello slots.");
+        assert_eq!(render("no free slots. Sorry", json!({})), "no free slots. Sorry");
+        assert!(parse("no free slots. Sorry").slot_refs().is_empty());
     }
 
     #[test]
@@ -342,12 +347,6 @@ mod tests {
         assert_eq!(error.offset, 5);
         assert!(
             error.message.ends_with("but found `slots.1st`"),
-            "{}",
-            error.message
-        );
-        let error = parse_error("no free slots. Sorry");
-        assert!(
-            error.message.ends_with("followed by whitespace"),
             "{}",
             error.message
         );
@@ -361,7 +360,7 @@ mod tests {
 
     #[test]
     fn error_offset_counts_chars() {
-        let error = parse_error("مرحبا slots.");
+        let error = parse_error("مرحبا slots.-");
         assert_eq!(error.offset, 6);
         assert_eq!(error.to_string().rsplit(" at ").next(), Some("character 7"));
     }
@@ -431,9 +430,9 @@ mod tests {
 
     #[test]
     fn error_display_format() {
-        let display = parse_error("x slots.").to_string();
+        let display = parse_error("x slots.-").to_string();
         assert!(
-            display.ends_with("after `slots.` at character 3"),
+            display.ends_with("but found `slots.-` at character 3"),
             "{display}"
         );
     }
