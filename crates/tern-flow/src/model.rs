@@ -126,7 +126,7 @@ pub struct Step {
 
 #[derive(Clone, Debug)]
 pub enum StepKind {
-    Collect(Collect),
+    Collect(Box<Collect>),
     Action(ActionStep),
     Response(Response),
     /// A step with only `id` and `next`: it routes and does nothing else.

@@ -270,7 +270,7 @@ fn handoff_reason(command: &Command) -> Option<Option<String>> {
 /// The collect step of `flow` that stores into or is named `slot`.
 pub(super) fn find_collect<'f>(flow: &'f Flow, slot: &str) -> Option<&'f Collect> {
     flow.steps.iter().find_map(|step| match &step.kind {
-        StepKind::Collect(c) if c.store_as == slot || c.slot.value == slot => Some(c),
+        StepKind::Collect(c) if c.store_as == slot || c.slot.value == slot => Some(c.as_ref()),
         _ => None,
     })
 }

@@ -305,7 +305,7 @@ impl Ctx<'_> {
         }
         self.check_stray_fields(&raw, present.first().copied(), pos, path);
         match present.first().copied() {
-            Some("collect") => StepKind::Collect(self.collect(&mut raw, path)),
+            Some("collect") => StepKind::Collect(Box::new(self.collect(&mut raw, path))),
             Some("action") => StepKind::Action(self.action(&mut raw)),
             Some("response") => StepKind::Response(self.response(&mut raw, path)),
             Some("call") => StepKind::Call(raw.call.take().map(|c| self.located(c)).unwrap_or_else(|| Located::new(String::new(), pos))),

@@ -58,6 +58,8 @@ pub(crate) struct FlowGraph {
     pub successors: Vec<Vec<Edge>>,
     /// Incoming edges of each step. Edges to the end of the flow are absent.
     pub predecessors: Vec<Vec<Edge>>,
+    /// Whether some target names no step of the flow.
+    pub has_unknown_targets: bool,
 }
 
 impl FlowGraph {
@@ -65,8 +67,9 @@ impl FlowGraph {
         let count = flow.steps.len();
         let mut successors = Vec::with_capacity(count);
         let mut predecessors = vec![Vec::new(); count];
+        let mut has_unknown_targets = false;
         for (index, step) in flow.steps.iter().enumerate() {
-            let edges = step_edges(flow, index, step);
+            let edges = step_edges(flow, index, step, &mut has_unknown_targets);
             for edge in &edges {
                 if let Some(to) = edge.to {
                     predecessors[to].push(*edge);
@@ -109,14 +112,17 @@ impl FlowGraph {
     }
 }
 
-fn step_edges(flow: &Flow, index: usize, step: &Step) -> Vec<Edge> {
+fn step_edges(flow: &Flow, index: usize, step: &Step, has_unknown_targets: &mut bool) -> Vec<Edge> {
     let mut edges = Vec::new();
     let mut add = |target: Option<&Target>, kind: EdgeKind| {
         let to = match target {
             None | Some(Target::End) => None,
             Some(Target::Step(id)) => match flow.step_position(id) {
                 Some(position) => Some(position),
-                None => return,
+                None => {
+                    *has_unknown_targets = true;
+                    return;
+                }
             },
         };
         edges.push(Edge {
