@@ -199,7 +199,7 @@ pub enum Condition {
 }
 
 /// The type a collected value is coerced to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlotType {
     #[default]

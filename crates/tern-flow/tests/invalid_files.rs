@@ -6,9 +6,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tern_flow::actions::{load_actions, ActionRegistry};
+use tern_flow::actions::{ActionRegistry, load_actions};
 use tern_flow::validate::validate;
-use tern_flow::{load_paths, Diagnostic};
+use tern_flow::{Diagnostic, load_paths};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -42,7 +42,7 @@ fn check(path: &Path, registry: &ActionRegistry) -> Vec<Diagnostic> {
     diagnostics
 }
 
-/// The code and line declared by the file's `# expect: <code> at line <N>`.
+/// Returns the code and line declared by the file's `# expect: <code> at line <N>`.
 fn expectation(path: &Path) -> (String, u32) {
     let text = fs::read_to_string(path).expect("fixture is readable");
     let first = text.lines().next().unwrap_or_default();
@@ -51,7 +51,10 @@ fn expectation(path: &Path) -> (String, u32) {
         Some((code.trim().to_string(), line.trim().parse().ok()?))
     });
     parsed.unwrap_or_else(|| {
-        panic!("{}: first line must be `# expect: <code> at line <N>`, found `{first}`", path.display())
+        panic!(
+            "{}: first line must be `# expect: <code> at line <N>`, found `{first}`",
+            path.display()
+        )
     })
 }
 
@@ -59,7 +62,11 @@ fn expectation(path: &Path) -> (String, u32) {
 fn each_file_has_its_one_error() {
     let registry = actions();
     let files = invalid_files();
-    assert!(files.len() >= 20, "expected at least 20 fixtures, found {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "expected at least 20 fixtures, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for path in &files {
         let (code, line) = expectation(path);
@@ -80,7 +87,10 @@ fn each_file_has_its_one_error() {
 
 #[test]
 fn every_code_appears() {
-    let codes: Vec<String> = invalid_files().iter().map(|path| expectation(path).0).collect();
+    let codes: Vec<String> = invalid_files()
+        .iter()
+        .map(|path| expectation(path).0)
+        .collect();
     for code in [
         "invalid_yaml",
         "missing_field",
@@ -99,7 +109,10 @@ fn every_code_appears() {
         "missing_action_parameter",
         "loop_without_input",
     ] {
-        assert!(codes.iter().any(|c| c == code), "no fixture expects `{code}`");
+        assert!(
+            codes.iter().any(|c| c == code),
+            "no fixture expects `{code}`"
+        );
     }
 }
 
@@ -112,7 +125,9 @@ fn rendered_diagnostics_snapshot() {
         let relative = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
         rendered.push_str(&format!("== {}\n", relative.display()));
         for mut diagnostic in check(&path, &registry) {
-            diagnostic.file = diagnostic.file.map(|file| file.strip_prefix(&root).unwrap_or(&file).to_path_buf());
+            diagnostic.file = diagnostic
+                .file
+                .map(|file| file.strip_prefix(&root).unwrap_or(&file).to_path_buf());
             rendered.push_str(&diagnostic.to_string());
             rendered.push('\n');
         }

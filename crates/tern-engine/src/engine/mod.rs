@@ -1,6 +1,7 @@
 //! The engine's public entry points and the per-turn working set.
 
 mod commands;
+pub(crate) mod lookahead;
 mod repair;
 mod run;
 

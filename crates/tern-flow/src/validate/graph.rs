@@ -8,7 +8,7 @@ use super::{Report, step_path};
 use crate::expr::Expr;
 use crate::model::{Branch, Condition, Flow, FlowSet, Next, Step, StepKind, Target};
 
-/// Why control can move from one step to another.
+/// Kind of move from one step to another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EdgeKind {
     /// `next: STEP`, or no `next` at all (the following step in the list).
@@ -29,14 +29,14 @@ pub(crate) enum EdgeKind {
 }
 
 impl EdgeKind {
-    /// Whether a collect step has stored its value when control leaves
-    /// along this edge.
+    /// Returns whether a collect step has stored its value when control
+    /// leaves along this edge.
     pub(crate) fn collected(self) -> bool {
         self != EdgeKind::MaxAttempts
     }
 
-    /// Whether an action step has succeeded (and stored its result) when
-    /// control leaves along this edge.
+    /// Returns whether an action step has succeeded, and so stored its
+    /// result, when control leaves along this edge.
     pub(crate) fn succeeded(self) -> bool {
         self != EdgeKind::Failure
     }
@@ -80,6 +80,7 @@ impl FlowGraph {
         Self {
             successors,
             predecessors,
+            has_unknown_targets,
         }
     }
 
@@ -176,7 +177,7 @@ fn step_edges(flow: &Flow, index: usize, step: &Step, has_unknown_targets: &mut 
     edges
 }
 
-/// Whether a step with these branches and no `else` can run out of branches:
+/// Returns whether a step with these branches and no `else` can run out of branches:
 /// it cannot when a branch's condition is always true, such as `true`. An
 /// empty list has been reported by the loader and counts as ending the flow.
 pub(crate) fn ends_when_no_branch_matches(branches: &[Branch]) -> bool {
@@ -186,14 +187,20 @@ pub(crate) fn ends_when_no_branch_matches(branches: &[Branch]) -> bool {
     })
 }
 
-/// Whether a condition uses no slots and evaluates to true.
+/// Returns whether a condition uses no slots and evaluates to true.
 fn is_always_true(expr: &Expr) -> bool {
     expr.slot_refs().is_empty() && expr.evaluate(&serde_json::Map::new())
 }
 
-/// Reports steps that no path from the flow's first step reaches.
+/// Reports steps that no path from the flow's first step reaches. Flows
+/// with an unknown target are skipped: the misspelled target most likely
+/// names the step that looks unreachable, and `unknown_step` already
+/// reports it.
 pub(crate) fn check_reachability(flows: &FlowSet, graphs: &[FlowGraph], report: &mut Report) {
     for (flow, graph) in flows.flows.values().zip(graphs) {
+        if graph.has_unknown_targets {
+            continue;
+        }
         let Some(first) = flow.first_step() else {
             continue;
         };
@@ -258,8 +265,8 @@ pub(crate) fn check_loops_without_input(
     }
 }
 
-/// Whether calling a flow always waits for the user before it returns, for
-/// each flow, computed on demand.
+/// Cache of whether calling a flow always waits for the user before it
+/// returns, filled on demand.
 struct CallWaits<'a> {
     flows: &'a FlowSet,
     graphs: &'a [FlowGraph],
@@ -290,7 +297,7 @@ impl<'a> CallWaits<'a> {
         }
     }
 
-    /// Whether every path from the flow's first step to one of its exits
+    /// Returns whether every path from the flow's first step to one of its exits
     /// passes a waiting step. A flow that is being computed further up
     /// (a recursive call) counts as not waiting.
     fn flow_waits(&self, flow_index: usize) -> bool {
@@ -324,7 +331,7 @@ impl<'a> CallWaits<'a> {
     }
 }
 
-/// Strongly connected components (Tarjan) of the subgraph of `included`
+/// Returns the strongly connected components (Tarjan) of the subgraph of `included`
 /// steps that contain a cycle: two or more steps, or one step with an edge
 /// to itself. Each component lists step indices in ascending order.
 pub(crate) fn strongly_connected(graph: &FlowGraph, included: &[bool]) -> Vec<Vec<usize>> {

@@ -20,8 +20,8 @@ use crate::model::{Flow, FlowSet, Pos};
 use graph::FlowGraph;
 
 /// Validates a loaded flow set. With `actions`, action names and their
-/// required parameters are checked against the registry; without it, one
-/// warning says that they were not checked.
+/// required parameters are checked against the registry. Without it, one
+/// warning reports that they were not checked.
 pub fn validate(flows: &FlowSet, actions: Option<&ActionRegistry>) -> Vec<Diagnostic> {
     let mut report = Report::new(flows);
     let graphs: Vec<FlowGraph> = flows.flows.values().map(FlowGraph::build).collect();

@@ -221,7 +221,7 @@ fn call_cycle(calls: &[Vec<Call>], start: usize) -> Option<Vec<usize>> {
     None
 }
 
-/// The flows in the same cycle of calls as `start`, including `start`.
+/// Returns the flows in the same cycle of calls as `start`, including `start`.
 fn reachable_both_ways(calls: &[Vec<Call>], start: usize) -> Vec<usize> {
     let forward = reachable(calls.len(), start, |flow| {
         calls[flow].iter().map(|c| c.callee).collect()

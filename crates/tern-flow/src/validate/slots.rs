@@ -23,7 +23,7 @@ type SlotSet = BTreeSet<String>;
 /// intersection, "no path yet" for the union.
 type State = Option<SlotSet>;
 
-/// How states from several incoming edges combine.
+/// Rule that combines the states of several incoming edges.
 #[derive(Clone, Copy)]
 enum Meet {
     /// Set on every path.
@@ -92,13 +92,13 @@ impl Assigned {
         }
     }
 
-    /// The slots set on every path to the start of a step, or `None` when
+    /// Returns the slots set on every path to the start of a step, or `None` when
     /// no path reaches the step.
     pub(crate) fn before(&self, flow: usize, step: usize) -> Option<&SlotSet> {
         self.before[flow][step].as_ref()
     }
 
-    /// The slots set after a step, when control leaves along an edge of
+    /// Returns the slots set after a step, when control leaves along an edge of
     /// `kind`.
     fn after(&self, flows: &FlowSet, flow: usize, step: usize, kind: EdgeKind) -> State {
         let before = &self.before[flow][step];
@@ -295,38 +295,19 @@ struct Solver<'a> {
 
 impl Solver<'_> {
     /// Iterates to the greatest fixed point, starting from "nothing reached"
-    /// everywhere; every update only removes slots, so it terminates. A flow
-    /// left unreached gets an empty entry (or exit) and the iteration
-    /// continues from there, which again only removes slots.
+    /// everywhere. Every update only removes slots, so the iteration ends.
+    /// A flow left unreached then gets an empty entry (first) or exit, and
+    /// the iteration continues from there, which again only removes slots.
     fn solve(&mut self) {
         loop {
             self.iterate();
-            let unreached_entries = self.mark_unreached(true);
-            if unreached_entries {
+            if force_unreached(&self.entries, &mut self.entry_forced) {
                 continue;
             }
-            if !self.mark_unreached(false) {
+            if !force_unreached(&self.exits, &mut self.exit_forced) {
                 break;
             }
         }
-    }
-
-    /// Marks flows whose entry (or exit) is still unreached as forced to
-    /// empty. Returns whether any was marked.
-    fn mark_unreached(&mut self, entries: bool) -> bool {
-        let mut marked = false;
-        for flow in 0..self.flows.flows.len() {
-            let (state, forced) = if entries {
-                (&self.entries[flow], &mut self.entry_forced[flow])
-            } else {
-                (&self.exits[flow], &mut self.exit_forced[flow])
-            };
-            if state.is_none() && !*forced {
-                *forced = true;
-                marked = true;
-            }
-        }
-        marked
     }
 
     fn iterate(&mut self) {
@@ -354,8 +335,8 @@ impl Solver<'_> {
         }
     }
 
-    /// The slots set when a flow starts. Users can start a flow with trigger
-    /// intents at any time, so it starts with none.
+    /// Returns the slots set when a flow starts. Users can start a flow
+    /// with trigger intents at any time, so such a flow starts with none.
     fn entry(&self, flow: usize) -> State {
         let starters = &self.starters[flow];
         let user_startable = self.flows.flows[flow].user_startable();
@@ -410,7 +391,20 @@ impl Solver<'_> {
     }
 }
 
-/// The state after `step` when control leaves along an edge of `kind`.
+/// Marks the flows whose state is still unreached as forced to empty.
+/// Returns whether it marked any.
+fn force_unreached(states: &[State], forced: &mut [bool]) -> bool {
+    let mut marked = false;
+    for (state, forced) in states.iter().zip(forced) {
+        if state.is_none() && !*forced {
+            *forced = true;
+            marked = true;
+        }
+    }
+    marked
+}
+
+/// Returns the state after `step` when control leaves along an edge of `kind`.
 fn transfer(
     flows: &FlowSet,
     exits: &[State],
@@ -444,7 +438,8 @@ fn transfer(
     Some(state)
 }
 
-/// Every slot that some step of some flow sets, with the first place.
+/// Returns every slot that some step of some flow sets, with the first step
+/// that sets it.
 fn slots_set_anywhere(flows: &FlowSet) -> BTreeMap<String, (usize, usize)> {
     let mut anywhere = BTreeMap::new();
     for (flow_index, flow) in flows.flows.values().enumerate() {

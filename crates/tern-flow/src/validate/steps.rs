@@ -126,7 +126,7 @@ fn choice_options(flows: &FlowSet) -> HashMap<&str, Option<Vec<String>>> {
     options
 }
 
-/// The contents of the quoted strings in a condition's source, with the
+/// Returns the contents of the quoted strings in a condition's source, with the
 /// escapes of the condition language resolved.
 fn string_literals(source: &str) -> Vec<String> {
     let mut literals = Vec::new();

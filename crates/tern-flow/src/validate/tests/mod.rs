@@ -30,7 +30,7 @@ fn one_flow(steps: &str) -> String {
 }
 
 /// Loads `yaml` and validates it. Panics when the loader reports an error,
-/// so that each test states exactly what the validator sees.
+/// so that each test controls exactly what the validator receives.
 fn validate_yaml(yaml: &str, actions: Option<&str>) -> Vec<Diagnostic> {
     let loaded = crate::load_str("test.yml", yaml);
     let loader_errors: Vec<String> = loaded
@@ -57,12 +57,12 @@ fn validate_steps(steps: &str) -> Vec<Diagnostic> {
     validate_yaml(&one_flow(steps), None)
 }
 
-/// The diagnostics with this code.
+/// Returns the diagnostics with this code.
 fn with_code<'a>(diagnostics: &'a [Diagnostic], code: &str) -> Vec<&'a Diagnostic> {
     diagnostics.iter().filter(|d| d.code == code).collect()
 }
 
-/// The codes of all errors, in order.
+/// Returns the codes of all errors, in order.
 fn error_codes(diagnostics: &[Diagnostic]) -> Vec<&'static str> {
     diagnostics
         .iter()
@@ -71,7 +71,8 @@ fn error_codes(diagnostics: &[Diagnostic]) -> Vec<&'static str> {
         .collect()
 }
 
-/// The only diagnostic with this code; panics with the full list otherwise.
+/// Returns the only diagnostic with this code. Panics with the full list
+/// otherwise.
 fn only<'a>(diagnostics: &'a [Diagnostic], code: &str) -> &'a Diagnostic {
     let found = with_code(diagnostics, code);
     assert_eq!(found.len(), 1, "expected one `{code}` in {diagnostics:#?}");

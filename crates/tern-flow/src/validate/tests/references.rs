@@ -18,6 +18,11 @@ fn unknown_next_target_suggests_closest_step() {
     assert_eq!(error.path, "flows.main.steps[0].next");
     assert!(error.message.contains("`greet_usr`"), "{}", error.message);
     assert_eq!(error.hint.as_deref(), Some("did you mean `greet_user`?"));
+    // `greet_user` is unreachable only because of the misspelling.
+    assert!(
+        with_code(&diagnostics, "unreachable_step").is_empty(),
+        "{diagnostics:#?}"
+    );
 }
 
 #[test]

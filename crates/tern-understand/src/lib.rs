@@ -1,0 +1,16 @@
+//! Understanding: turning one user message into engine commands.
+//!
+//! - [`context`] gathers what the understander may know about the turn.
+//! - [`prompt`] and [`schema`] build the LLM request from it.
+//! - [`output`] reads the model's answer and drops every command the
+//!   context does not allow, with a reason.
+//! - [`offline`] gives the same result from rules, without an LLM.
+
+pub mod context;
+pub mod offline;
+pub mod output;
+pub mod prompt;
+pub mod schema;
+
+pub use context::{HistoryTurn, PromptContext};
+pub use output::{check_commands, parse_output, Dropped, OutputError};
