@@ -68,8 +68,8 @@ fn render_expected(expected: &[ExpectedMessage]) -> String {
     for message in expected {
         out.push_str(message.text());
         out.push('\n');
-        if let ExpectedMessage::WithButtons { buttons, .. } = message {
-            out.push_str(&format!("  buttons: [{}]\n", buttons.join(", ")));
+        if let ExpectedMessage::WithButtons(message) = message {
+            out.push_str(&format!("  buttons: [{}]\n", message.buttons.join(", ")));
         }
     }
     out
@@ -82,7 +82,7 @@ fn render_actual(expected: &[ExpectedMessage], actual: &[BotMessage]) -> String 
     for (index, message) in actual.iter().enumerate() {
         out.push_str(&message.text);
         out.push('\n');
-        if let Some(ExpectedMessage::WithButtons { .. }) = expected.get(index) {
+        if let Some(ExpectedMessage::WithButtons(_)) = expected.get(index) {
             let titles: Vec<&str> = message.buttons.iter().map(|b| b.title.as_str()).collect();
             out.push_str(&format!("  buttons: [{}]\n", titles.join(", ")));
         }

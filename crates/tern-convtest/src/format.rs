@@ -63,13 +63,24 @@ pub struct Turn {
 #[serde(untagged)]
 pub enum ExpectedMessage {
     Text(String),
-    WithButtons { text: String, #[serde(default)] buttons: Vec<String> },
+    WithButtons(MessageWithButtons),
+}
+
+/// A message whose buttons are checked too; unknown keys are rejected so
+/// that a misspelt `buttons` cannot silently expect none.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageWithButtons {
+    pub text: String,
+    #[serde(default)]
+    pub buttons: Vec<String>,
 }
 
 impl ExpectedMessage {
     pub fn text(&self) -> &str {
         match self {
-            ExpectedMessage::Text(text) | ExpectedMessage::WithButtons { text, .. } => text,
+            ExpectedMessage::Text(text) => text,
+            ExpectedMessage::WithButtons(message) => &message.text,
         }
     }
 }
@@ -152,7 +163,7 @@ pub fn read_test_file(path: &Path) -> Result<TestFile, FormatError> {
 }
 
 pub fn parse_test_file(path: &Path, text: &str) -> Result<TestFile, FormatError> {
-    let raw: RawFile = serde_saphyr::from_str(text).map_err(|error| {
+    let raw: RawFile = tern_flow::yaml::from_str(text).map_err(|error| {
         let (line, column) = error
             .location()
             .map(|l| (l.line() as u32, l.column() as u32))
@@ -250,8 +261,12 @@ pub fn parse_commands(value: &Value) -> Result<Vec<Command>, String> {
             })
             .collect(),
         "clarify" => {
-            let flows = argument.as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect());
-            flows.map(|flows| vec![Command::Clarify { flows }]).ok_or_else(|| "`clarify` takes a list of flow ids".to_string())
+            let flows: Option<Vec<String>> = argument
+                .as_array()
+                .and_then(|a| a.iter().map(|id| id.as_str().map(String::from)).collect());
+            flows
+                .map(|flows| vec![Command::Clarify { flows }])
+                .ok_or_else(|| format!("`clarify` takes a list of flow ids, found `{argument}`"))
         }
         "handoff" => Ok(vec![Command::Handoff { reason: argument.as_str().map(String::from) }]),
         other => Err(format!("unknown command `{other}`; write one of: {COMMAND_FORMS}")),
@@ -280,11 +295,15 @@ fn map_argument<'v>(name: &str, argument: &'v Value) -> Result<&'v serde_json::M
 }
 
 fn parse_action_stub(stub: &Value) -> Result<ActionOutcome, String> {
-    let map = stub.as_object().ok_or("a stub is `{result: VALUE}` or `{error: MESSAGE}`")?;
+    const FORMS: &str = "a stub is `{result: VALUE}` or `{error: MESSAGE}`";
+    let map = stub.as_object().ok_or(FORMS)?;
+    if let Some(extra) = map.keys().find(|k| *k != "result" && *k != "error") {
+        return Err(format!("unknown key `{extra}`; {FORMS}"));
+    }
     match (map.get("result"), map.get("error")) {
         (_, Some(Value::String(error))) if !error.is_empty() => Ok(ActionOutcome::Failure { error: error.clone() }),
         (Some(result), _) => Ok(ActionOutcome::Success { result: result.clone() }),
-        _ => Err("a stub is `{result: VALUE}` or `{error: MESSAGE}`".into()),
+        _ => Err(FORMS.into()),
     }
 }
 

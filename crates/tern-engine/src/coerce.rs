@@ -64,13 +64,37 @@ pub fn normalize_digits(text: &str) -> String {
 fn to_number(value: &Value) -> Result<f64, String> {
     let parsed = match value {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => normalize_digits(s.trim()).replace(',', "").parse::<f64>().ok(),
+        Value::String(s) => parse_number_text(&normalize_digits(s.trim())),
         _ => None,
     };
     match parsed {
         Some(n) if n.is_finite() => Ok(n),
         _ => Err("that is not a number".into()),
     }
+}
+
+/// Reads `1500`, `1,500`, `1,500.25` and the decimal comma of `1,5`.
+fn parse_number_text(text: &str) -> Option<f64> {
+    let grouped = groups_thousands(text);
+    let plain = if grouped {
+        text.replace(',', "")
+    } else if text.matches(',').count() == 1 && !text.contains('.') {
+        text.replace(',', ".")
+    } else {
+        text.to_string()
+    };
+    plain.parse::<f64>().ok()
+}
+
+/// Whether commas group thousands: `1,500` or `12,345,678.5`.
+fn groups_thousands(text: &str) -> bool {
+    let integer = text.split('.').next().unwrap_or_default();
+    let integer = integer.strip_prefix('-').unwrap_or(integer);
+    let groups: Vec<&str> = integer.split(',').collect();
+    groups.len() > 1
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn number_value(n: f64) -> Value {
@@ -99,7 +123,7 @@ const NO_WORDS: &[&str] = &[
 
 /// Reads yes/no words in English, Arabic and a few other languages.
 pub fn parse_yes_no(text: &str) -> Option<bool> {
-    let word = text.trim().trim_end_matches(['.', '!', '?', '،']).to_lowercase();
+    let word = normalize_digits(text.trim()).trim_end_matches(['.', '!', '?', '،']).to_lowercase();
     if YES_WORDS.contains(&word.as_str()) {
         Some(true)
     } else if NO_WORDS.contains(&word.as_str()) {
@@ -201,9 +225,12 @@ fn to_choice(options: &[ChoiceOption], value: &Value) -> Result<Value, String> {
 }
 
 fn validate(rules: &Validation, value: Value) -> Result<Value, String> {
-    if let Some(pattern) = &rules.pattern {
-        let text = tern_flow::template::render_value(&value);
-        if !pattern.value.is_match(&text) {
+    // Patterns apply to text values only; the validator warns when one is
+    // set on a number, boolean or file slot.
+    if let Some(pattern) = &rules.pattern
+        && let Some(text) = value.as_str()
+    {
+        if !pattern.value.is_match(text) {
             return Err("that is not in the expected format".into());
         }
     }

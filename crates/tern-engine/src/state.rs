@@ -23,6 +23,10 @@ pub struct DialogueState {
     /// silent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub handed_off: bool,
+    /// Steps run since the user's last message, across the calls that
+    /// continue a turn after an action or judgement.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub steps_this_turn: u32,
 }
 
 impl DialogueState {
@@ -53,6 +57,11 @@ pub struct Frame {
     /// outermost flow ends so that starting it again asks afresh.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assigned: Vec<String>,
+    /// Collect steps the user answered since the flow started or was last
+    /// rewound by a correction. Reaching one of them again means the flow
+    /// loops back to it on purpose, so it asks again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answered: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -100,6 +109,11 @@ pub enum Waiting {
     Clarification { flows: Vec<String> },
     /// The action of the active step must be run by the caller.
     Action { action: String },
-    /// The semantic conditions of the active step must be judged.
-    Judgement { conditions: Vec<String> },
+    /// The semantic conditions of the active step must be judged;
+    /// `known` holds verdicts that came with the user's message.
+    Judgement {
+        conditions: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        known: Vec<(String, bool)>,
+    },
 }

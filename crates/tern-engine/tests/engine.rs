@@ -364,6 +364,149 @@ fn handed_off_conversation_stays_silent() {
     assert!(outcome.messages.is_empty());
 }
 
+const CALLING: &str = r#"
+flows:
+  parent:
+    name: Parent
+    description: calls child
+    nlu_trigger: { intents: [ { intent: parent } ] }
+    persisted_slots: [verified]
+    steps:
+      - id: run_child
+        call: child
+      - id: mark
+        set_slots: { verified: true }
+      - id: done
+        response: parent done
+  child:
+    name: Child
+    description: asks a code
+    steps:
+      - id: ask_code
+        collect: code
+        collect_type: integer
+        description: Code?
+        validation: { max_attempts: 2 }
+  confirmed:
+    name: Confirmed
+    description: confirms a prefilled value
+    nlu_trigger: { intents: [ { intent: confirmed } ] }
+    steps:
+      - id: ask_id
+        collect: national_id
+        collect_confirmation: true
+        description: Your id?
+      - id: thanks
+        response: "Thanks slots.national_id"
+  guarded:
+    name: Guarded
+    description: needs verification
+    guard: "slots.verified == true"
+    nlu_trigger: { intents: [ { intent: guarded } ] }
+    steps:
+      - id: hi
+        response: guarded hi
+  linker:
+    name: Linker
+    description: links to guarded
+    nlu_trigger: { intents: [ { intent: linker } ] }
+    steps:
+      - id: go
+        link: guarded
+"#;
+
+#[test]
+fn called_flow_giving_up_stops_its_caller() {
+    let flow_set = flows(CALLING);
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let outcome = engine.handle(DialogueState::default(), &[start("parent")]);
+    let outcome = engine.handle(outcome.state, &[set("code", json!("x"))]);
+    let outcome = engine.handle(outcome.state, &[set("code", json!("y"))]);
+    assert!(outcome.state.stack.is_empty(), "{:?}", outcome.state.stack);
+    assert!(!texts(&outcome).contains(&"Code?"), "{:?}", texts(&outcome));
+    assert!(outcome.events.contains(&Event::FlowCancelled {
+        flow: "parent".into(),
+        reason: "the flow it called, `child`, was stopped".into()
+    }));
+}
+
+#[test]
+fn cancel_inside_called_flow_names_the_callers_flow() {
+    let flow_set = flows(CALLING);
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let outcome = engine.handle(DialogueState::default(), &[start("parent")]);
+    let outcome = engine.handle(outcome.state, &[Command::Cancel]);
+    assert_eq!(texts(&outcome), ["Okay, I have stopped Parent."]);
+    assert!(outcome.state.stack.is_empty());
+}
+
+#[test]
+fn persisted_slot_survives_and_opens_guard() {
+    let flow_set = flows(CALLING);
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let outcome = engine.handle(DialogueState::default(), &[start("parent")]);
+    let outcome = engine.handle(outcome.state, &[set("code", json!(7))]);
+    assert_eq!(texts(&outcome)[0], "parent done");
+    assert_eq!(outcome.state.slots.get("verified"), Some(&json!(true)));
+    assert_eq!(outcome.state.slots.get("code"), None);
+    let outcome = engine.handle(outcome.state, &[start("guarded")]);
+    assert_eq!(texts(&outcome)[0], "guarded hi");
+}
+
+#[test]
+fn link_to_guarded_flow_is_refused() {
+    let flow_set = flows(CALLING);
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let outcome = engine.handle(DialogueState::default(), &[start("linker")]);
+    assert!(!texts(&outcome).contains(&"guarded hi"), "{:?}", texts(&outcome));
+    assert_eq!(texts(&outcome)[0], "Sorry, Guarded is not available right now.");
+    assert!(outcome.state.stack.is_empty());
+}
+
+#[test]
+fn prefilled_value_is_still_confirmed() {
+    let flow_set = flows(CALLING);
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let commands = [start("confirmed"), set("national_id", json!("123"))];
+    let outcome = engine.handle(DialogueState::default(), &commands);
+    assert_eq!(texts(&outcome), ["Is this correct: 123?"]);
+    let outcome = engine.handle(outcome.state, &[Command::Deny]);
+    assert_eq!(texts(&outcome), ["Your id?"]);
+    assert_eq!(outcome.state.slots.get("national_id"), None);
+    let outcome = engine.handle(outcome.state, &[set("national_id", json!("456"))]);
+    let outcome = engine.handle(outcome.state, &[Command::Affirm]);
+    assert_eq!(texts(&outcome)[0], "Thanks 456");
+}
+
+#[test]
+fn declining_resume_says_the_flow_stopped() {
+    let flow_set = flows(TWO_FLOWS);
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let outcome = engine.handle(DialogueState::default(), &[start("order")]);
+    let outcome = engine.handle(outcome.state, &[start("hours")]);
+    let outcome = engine.handle(outcome.state, &[Command::Deny]);
+    assert_eq!(texts(&outcome), ["Okay, I have stopped Order."]);
+}
+
+#[test]
+fn clarification_mid_flow_keeps_the_question_open() {
+    let flow_set = flows(TWO_FLOWS);
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let outcome = engine.handle(DialogueState::default(), &[start("order")]);
+    let clarify = Command::Clarify { flows: vec!["hours".into(), "order".into()] };
+    let outcome = engine.handle(outcome.state, &[clarify]);
+    assert!(matches!(outcome.state.waiting, Some(Waiting::Clarification { .. })));
+    let outcome = engine.handle(outcome.state, &[Command::NotUnderstood]);
+    assert_eq!(texts(&outcome), ["Sorry, I didn't understand that.", "Which size?"]);
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

@@ -70,10 +70,10 @@ impl ActionRegistry {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read actions file `{path}`: {source}")]
+#[error("cannot read actions file `{path}`: {cause}")]
 pub struct ActionsReadError {
     pub path: PathBuf,
-    pub source: std::io::Error,
+    pub cause: std::io::Error,
 }
 
 #[derive(Deserialize)]
@@ -96,7 +96,7 @@ struct RawAction {
 /// diagnostics; only an unreadable file is an error.
 pub fn load_actions(path: &Path) -> Result<(ActionRegistry, Vec<Diagnostic>), ActionsReadError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|source| ActionsReadError { path: path.to_path_buf(), source })?;
+        .map_err(|cause| ActionsReadError { path: path.to_path_buf(), cause })?;
     Ok(parse_actions(path, &text))
 }
 
@@ -104,7 +104,7 @@ pub fn load_actions(path: &Path) -> Result<(ActionRegistry, Vec<Diagnostic>), Ac
 pub fn parse_actions(path: &Path, text: &str) -> (ActionRegistry, Vec<Diagnostic>) {
     let mut registry = ActionRegistry { source: Some(path.to_path_buf()), ..Default::default() };
     let mut diagnostics = Vec::new();
-    let raw: RawActionsFile = match serde_saphyr::from_str(text) {
+    let raw: RawActionsFile = match crate::yaml::from_str(text) {
         Ok(raw) => raw,
         Err(error) => {
             let (line, column) = error

@@ -10,6 +10,7 @@ pub mod load;
 pub mod model;
 pub mod template;
 pub mod validate;
+pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use load::{load_paths, load_str, LoadError, Loaded};

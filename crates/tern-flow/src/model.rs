@@ -73,6 +73,8 @@ pub struct Flow {
     /// Extension: the flow may be started only while this condition holds.
     pub guard: Option<Located<Expr>>,
     pub steps: Vec<Step>,
+    /// Extension: slots kept after the flow ends (others are cleared).
+    pub persisted_slots: Vec<String>,
     pub pos: Pos,
     step_index: HashMap<String, usize>,
 }
@@ -91,7 +93,8 @@ impl Flow {
         for (index, step) in steps.iter().enumerate() {
             step_index.entry(step.id.clone()).or_insert(index);
         }
-        Self { id, name, description, intents, guard, steps, pos, step_index }
+        let persisted_slots = Vec::new();
+        Self { id, name, description, intents, guard, steps, persisted_slots, pos, step_index }
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {

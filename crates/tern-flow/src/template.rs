@@ -130,8 +130,6 @@ fn blocks_reference(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '.'
 }
 
-/// Returns the slot name of the reference at the start of `rest`, which starts with
-/// `slots.`. `offset` is the char offset of `rest` in the template, for errors.
 /// Whether `slots.` at the start of `rest` is the end of a sentence rather
 /// than a reference: nothing or whitespace follows it.
 fn ends_sentence(rest: &str) -> bool {
@@ -141,6 +139,8 @@ fn ends_sentence(rest: &str) -> bool {
         .is_none_or(char::is_whitespace)
 }
 
+/// Returns the slot name of the reference at the start of `rest`, which starts with
+/// `slots.`. `offset` is the char offset of `rest` in the template, for errors.
 fn parse_reference(rest: &str, offset: usize) -> Result<&str, TemplateError> {
     let after_prefix = &rest[REFERENCE_PREFIX.len()..];
     let name_len = after_prefix

@@ -24,6 +24,8 @@ fn number_accepts_arabic_indic_digits() {
     assert_eq!(ok(SlotType::Number, json!("٤٢")), json!(42));
     assert_eq!(ok(SlotType::Number, json!("۱۲٫۵")), json!(12.5));
     assert_eq!(ok(SlotType::Number, json!("1,500")), json!(1500));
+    assert_eq!(ok(SlotType::Number, json!("12,345.5")), json!(12345.5));
+    assert_eq!(ok(SlotType::Number, json!("1,5")), json!(1.5));
     assert_eq!(ok(SlotType::Number, json!(3.0)), json!(3));
     assert!(rejected(SlotType::Number, json!("twelve")).contains("not a number"));
     assert!(rejected(SlotType::Number, json!("NaN")).contains("not a number"));
@@ -37,7 +39,7 @@ fn integer_rejects_fractions() {
 
 #[test]
 fn boolean_reads_yes_and_no_in_several_languages() {
-    for yes in ["yes", "Yes.", "نعم", "ok", "1"] {
+    for yes in ["yes", "Yes.", "نعم", "ok", "1", "١"] {
         assert_eq!(ok(SlotType::Boolean, json!(yes)), json!(true), "{yes}");
     }
     for no in ["no", "NO!", "لا", "0"] {

@@ -32,10 +32,12 @@ impl<'a> Turn<'a> {
         effective |= self.start_flows(commands);
         effective |= self.set_slots(commands);
         effective |= self.conversational(commands, effective);
-        // A refusal (such as a guarded flow) already answered the user.
-        if !effective && self.messages.len() == messages_before {
-            let text = self.responses().not_understood.clone();
-            self.say(text);
+        if !effective {
+            // A refusal (such as a guarded flow) already answered the user.
+            if self.messages.len() == messages_before {
+                let text = self.responses().not_understood.clone();
+                self.say(text);
+            }
             self.repeat_question();
         }
     }
@@ -61,7 +63,9 @@ impl<'a> Turn<'a> {
                 yes_no.is_some()
             }
             Some(Waiting::Clarification { .. }) => {
-                self.state.waiting = None;
+                // The question that was open before the clarification is
+                // open again.
+                self.state.waiting = self.asked_collect().map(|_| Waiting::Slot);
                 false
             }
             Some(Waiting::Slot) => match (yes_no, self.asked_collect()) {
@@ -177,6 +181,9 @@ impl<'a> Turn<'a> {
             Ok(typed) => typed,
             Err(reason) => {
                 self.reject(&collect.store_as, value, &reason);
+                let values = [("reason", reason.as_str()), ("question", "")];
+                let text = fill(&self.responses().invalid_value, &values);
+                self.say(text.trim_end().to_string());
                 return false;
             }
         };

@@ -86,6 +86,7 @@ impl<'a> Engine<'a> {
             }
             return turn.finish();
         }
+        turn.state.steps_this_turn = 0;
         turn.recover_interrupted_turn();
         turn.apply(commands);
         turn.run();
@@ -104,10 +105,11 @@ impl<'a> Engine<'a> {
     /// missing from `verdicts` count as false.
     pub fn judgements(&self, state: DialogueState, verdicts: &[(String, bool)]) -> Outcome {
         let mut turn = Turn::new(*self, state);
-        if let Some(Waiting::Judgement { conditions }) = turn.state.waiting.take() {
+        if let Some(Waiting::Judgement { conditions, known }) = turn.state.waiting.take() {
             for condition in conditions {
                 turn.judgements.insert(condition, false);
             }
+            turn.judgements.extend(known);
         }
         turn.judgements.extend(verdicts.iter().cloned());
         turn.run();
@@ -137,7 +139,6 @@ struct Turn<'a> {
     messages: Vec<BotMessage>,
     need: Option<Need>,
     judgements: HashMap<String, bool>,
-    steps_run: u32,
     /// Set when the last flow on the stack completed during this call.
     completed_all: bool,
 }
@@ -151,7 +152,6 @@ impl<'a> Turn<'a> {
             messages: Vec::new(),
             need: None,
             judgements: HashMap::new(),
-            steps_run: 0,
             completed_all: false,
         }
     }
@@ -194,6 +194,7 @@ impl<'a> Turn<'a> {
     /// crashed) left the state waiting on it; run that step again.
     fn recover_interrupted_turn(&mut self) {
         if matches!(self.state.waiting, Some(Waiting::Action { .. } | Waiting::Judgement { .. })) {
+            tracing::warn!("the previous turn stopped on an action or judgement; running that step again");
             self.state.waiting = None;
             if let Some(frame) = self.state.stack.last_mut() {
                 frame.phase = if frame.phase == Phase::Leave { Phase::Leave } else { Phase::Enter };

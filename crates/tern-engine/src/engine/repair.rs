@@ -37,6 +37,11 @@ impl<'a> Turn<'a> {
     }
 
     fn store_answer(&mut self, collect: &Collect, value: Value) {
+        let frame = self.top();
+        if !frame.answered.contains(&frame.step) {
+            let step = frame.step.clone();
+            frame.answered.push(step);
+        }
         if collect.send_confirmation {
             let values = [("slot", collect.store_as.as_str()), ("value", &shown(&value))];
             let text = fill(&self.responses().value_saved, &values);
@@ -99,6 +104,7 @@ impl<'a> Turn<'a> {
             return;
         }
         self.reject(slot, &value, "the user did not confirm the value");
+        self.state.slots.shift_remove(slot);
         self.ask(collect);
     }
 
@@ -132,29 +138,35 @@ impl<'a> Turn<'a> {
             frame.step = collect_step.id.clone();
             frame.phase = Phase::Leave;
             frame.attempts = 0;
+            frame.answered.clear();
             self.state.waiting = None;
         }
     }
 
     pub(super) fn cancel_active(&mut self) {
-        let Some(top) = self.state.stack.last() else {
+        if self.state.stack.is_empty() {
             let text = self.responses().nothing_to_cancel.clone();
             self.say(text);
             return;
-        };
-        let name = self.flow(&top.flow).map(|f| f.name.clone()).unwrap_or(top.flow.clone());
+        }
         self.state.waiting = None;
         // A called flow is part of its caller: cancel up to the flow the
         // user started.
         while self.state.stack.last().is_some_and(|f| f.origin == crate::state::Origin::Call) {
             self.remove_top_silently("cancelled by the user");
         }
+        let Some(top) = self.state.stack.last() else { return };
+        let name = self.flow(&top.flow).map(|f| f.name.clone()).unwrap_or(top.flow.clone());
         let text = fill(&self.responses().flow_cancelled, &[("flow", &name)]);
         self.say(text);
         self.remove_top("cancelled by the user");
     }
 
     /// Cancels the active frame and lets the one below continue.
+    pub(super) fn cancel_top(&mut self, reason: &str) {
+        self.remove_top(reason);
+    }
+
     fn remove_top(&mut self, reason: &str) {
         let Some(frame) = self.state.stack.pop() else { return };
         self.events.push(Event::FlowCancelled { flow: frame.flow.clone(), reason: reason.into() });
@@ -177,7 +189,12 @@ impl<'a> Turn<'a> {
             return;
         }
         match answer {
-            Some(false) => self.remove_top("the user chose not to resume it"),
+            Some(false) => {
+                let name = self.flow(flow).map(|f| f.name.clone()).unwrap_or(flow.to_string());
+                let text = fill(&self.responses().flow_cancelled, &[("flow", &name)]);
+                self.say(text);
+                self.remove_top("the user chose not to resume it");
+            }
             Some(true) => {
                 let name = self.flow(flow).map(|f| f.name.clone()).unwrap_or(flow.to_string());
                 let text = fill(&self.responses().flow_resumed, &[("flow", &name)]);
@@ -204,7 +221,9 @@ impl<'a> Turn<'a> {
     pub(super) fn clarify(&mut self, flows: &[String]) -> bool {
         let candidates: Vec<String> = flows
             .iter()
-            .filter(|id| self.flow(id).is_some_and(|f| f.user_startable()))
+            .filter(|id| {
+                self.flow(id).is_some_and(|f| f.user_startable() && super::guard_holds(f, &self.state))
+            })
             .cloned()
             .collect();
         if candidates.len() < 2 {

@@ -19,7 +19,7 @@ enum Progress {
 impl<'a> Turn<'a> {
     pub(super) fn run(&mut self) {
         while self.need.is_none() && self.state.waiting.is_none() {
-            if self.steps_run > MAX_STEPS_PER_TURN {
+            if self.state.steps_this_turn >= MAX_STEPS_PER_TURN {
                 self.stop_on_loop();
                 return;
             }
@@ -71,10 +71,10 @@ impl<'a> Turn<'a> {
 
     fn enter_step(&mut self, flow: &'a Flow) {
         let Some(step) = self.current_step(flow) else { return };
-        self.steps_run += 1;
+        self.state.steps_this_turn += 1;
         tracing::debug!(flow = %flow.id, step = %step.id, kind = step.kind.name(), "running step");
         match &step.kind {
-            StepKind::Collect(collect) => self.enter_collect(collect),
+            StepKind::Collect(collect) => self.enter_collect(&step.id, collect),
             StepKind::Response(response) => {
                 let text = response.text.render(&self.state.slots);
                 self.say_with_buttons(text, response.buttons.clone());
@@ -97,13 +97,29 @@ impl<'a> Turn<'a> {
         }
     }
 
-    fn enter_collect(&mut self, collect: &'a Collect) {
-        let filled = self.state.slots.get(&collect.store_as).is_some_and(|v| !v.is_null());
-        if filled && !collect.ask_before_filling {
-            self.top().phase = Phase::Leave;
+    /// Asks the question unless the slot already has a value, which then
+    /// only needs confirming when the step asks for confirmation. A step
+    /// the user already answered in this pass is asked again, because only
+    /// a loop in the flow leads back to it.
+    fn enter_collect(&mut self, step_id: &str, collect: &'a Collect) {
+        let frame = self.top();
+        if let Some(index) = frame.answered.iter().position(|s| s == step_id) {
+            frame.answered.remove(index);
+            self.state.slots.shift_remove(&collect.store_as);
+            self.ask(collect);
             return;
         }
-        self.ask(collect);
+        let value = self.state.slots.get(&collect.store_as).filter(|v| !v.is_null()).cloned();
+        match value {
+            Some(value) if !collect.ask_before_filling && collect.confirm => {
+                self.ask_confirmation(&value);
+                self.top().phase = Phase::Asking;
+                let slot = collect.store_as.clone();
+                self.state.waiting = Some(Waiting::Confirmation { slot, value });
+            }
+            Some(_) if !collect.ask_before_filling => self.top().phase = Phase::Leave,
+            _ => self.ask(collect),
+        }
     }
 
     /// Sends the collect step's question and waits for the answer.
@@ -159,6 +175,10 @@ impl<'a> Turn<'a> {
     }
 
     fn call_flow(&mut self, child: &str) {
+        if !self.guard_allows("call", child) {
+            self.top().phase = Phase::Leave;
+            return;
+        }
         if self.state.stack.iter().any(|f| f.flow == child) {
             let (flow, step) = (self.top().flow.clone(), self.top().step.clone());
             self.fail_flow(&flow, &step, format!("flow `{child}` is already running"));
@@ -168,9 +188,27 @@ impl<'a> Turn<'a> {
     }
 
     fn link_flow(&mut self, current: &str, target: &str) {
+        if !self.guard_allows("link", target) {
+            self.cancel_top("the linked flow's guard does not hold");
+            return;
+        }
         let Some(frame) = self.state.stack.pop() else { return };
         self.events.push(Event::FlowCompleted { flow: current.to_string() });
         self.state.stack.push(Frame { flow: target.to_string(), phase: Phase::Queued, ..frame });
+    }
+
+    /// Checks the guard of a flow that a `call` or `link` step starts; when
+    /// it does not hold, tells the user and records why.
+    fn guard_allows(&mut self, step_kind: &str, flow_id: &str) -> bool {
+        let Some(flow) = self.flow(flow_id) else { return true };
+        if super::guard_holds(flow, &self.state) {
+            return true;
+        }
+        let reason = format!("the guard of flow `{flow_id}` does not hold");
+        self.events.push(Event::CommandIgnored { command: step_kind.into(), reason });
+        let text = fill(&self.responses().flow_unavailable, &[("flow", &flow.name)]);
+        self.say(text);
+        false
     }
 
     pub(super) fn push_frame(&mut self, flow: &str, origin: Origin) {
@@ -181,6 +219,7 @@ impl<'a> Turn<'a> {
             origin,
             attempts: 0,
             assigned: Vec::new(),
+            answered: Vec::new(),
         });
     }
 
@@ -234,16 +273,20 @@ impl<'a> Turn<'a> {
         Some(Target::End)
     }
 
+    /// Asks for verdicts on the step's conditions that have none yet.
     fn request_judgement(&mut self, branches: &[tern_flow::Branch]) {
         let conditions: Vec<String> = branches
             .iter()
             .filter_map(|b| match &b.condition {
-                Condition::Semantic(sentence) => Some(sentence.clone()),
-                Condition::If(_) => None,
+                Condition::Semantic(sentence) if !self.judgements.contains_key(sentence) => {
+                    Some(sentence.clone())
+                }
+                _ => None,
             })
             .collect();
+        let known = self.judgements.iter().map(|(k, v)| (k.clone(), *v)).collect();
         self.events.push(Event::JudgementRequested { conditions: conditions.clone() });
-        self.state.waiting = Some(Waiting::Judgement { conditions: conditions.clone() });
+        self.state.waiting = Some(Waiting::Judgement { conditions: conditions.clone(), known });
         self.need = Some(Need::Judgement { conditions });
     }
 
@@ -268,13 +311,24 @@ impl<'a> Turn<'a> {
 
     /// Hands control to the frame below a removed one: a caller continues,
     /// a queued flow starts, a paused flow is offered for resuming.
-    pub(super) fn after_frame_removed(&mut self, frame: Frame, completed: bool) {
-        if frame.origin == Origin::Call
+    pub(super) fn after_frame_removed(&mut self, mut frame: Frame, completed: bool) {
+        if frame.origin == Origin::Call && completed
             && let Some(parent) = self.state.stack.last_mut()
         {
             parent.assigned.extend(frame.assigned);
-            parent.phase = if completed { Phase::Leave } else { parent.phase };
+            parent.phase = Phase::Leave;
             return;
+        }
+        // A called flow that was stopped stops its callers too: they cannot
+        // go on without what it was meant to do.
+        while frame.origin == Origin::Call {
+            let Some(mut parent) = self.state.stack.pop() else { break };
+            self.events.push(Event::FlowCancelled {
+                flow: parent.flow.clone(),
+                reason: format!("the flow it called, `{}`, was stopped", frame.flow),
+            });
+            parent.assigned.append(&mut frame.assigned);
+            frame = parent;
         }
         self.release_slots(&frame.assigned);
         match self.state.stack.last() {
@@ -288,10 +342,13 @@ impl<'a> Turn<'a> {
     }
 
     /// Clears slots a finished flow assigned, unless a remaining flow
-    /// assigned them too.
+    /// assigned them too or any flow lists them in `persisted_slots` (a
+    /// called flow's list counts as much as its caller's).
     fn release_slots(&mut self, slots: &[String]) {
+        let flows = self.engine.flows;
         for slot in slots {
-            let kept = self.state.stack.iter().any(|f| f.assigned.contains(slot));
+            let persisted = flows.flows.values().any(|f| f.persisted_slots.contains(slot));
+            let kept = persisted || self.state.stack.iter().any(|f| f.assigned.contains(slot));
             if !kept {
                 self.state.slots.shift_remove(slot);
             }

@@ -112,8 +112,21 @@ impl Ctx<'_> {
         let intents = self.intents(raw.nlu_trigger, &path);
         let guard = raw.guard.and_then(|g| self.expression(g, &format!("{path}.guard")));
         let steps = self.steps(raw.steps, pos, &path);
+        let persisted = self.persisted_slots(raw.persisted_slots, &path);
         let name = name.map(|n| n.value).unwrap_or_default();
-        Some(Flow::new(id.to_string(), name, description, intents, guard, steps, pos))
+        let mut flow = Flow::new(id.to_string(), name, description, intents, guard, steps, pos);
+        flow.persisted_slots = persisted;
+        Some(flow)
+    }
+
+    fn persisted_slots(&mut self, raw: Option<Vec<Spanned<String>>>, path: &str) -> Vec<String> {
+        let mut slots = Vec::new();
+        for (index, slot) in raw.unwrap_or_default().into_iter().enumerate() {
+            let slot = self.located(slot);
+            self.check_slot_name(&slot, &format!("{path}.persisted_slots[{index}]"));
+            slots.push(slot.value);
+        }
+        slots
     }
 
     fn check_declared_id(&mut self, id: &str, declared: Option<&Spanned<String>>, path: &str) {
@@ -453,7 +466,7 @@ impl Ctx<'_> {
         match regex::Regex::new(&raw.value) {
             Ok(regex) => Some(Located::new(regex, raw.pos)),
             Err(error) => {
-                let message = format!("invalid pattern `{}`: {}", raw.value, first_line(&error.to_string()));
+                let message = format!("invalid pattern `{}`: {}", raw.value, last_line(&error.to_string()));
                 self.error("invalid_validation", raw.pos, path, &message);
                 None
             }
@@ -549,7 +562,8 @@ fn buttons(raw: Option<Vec<RawButton>>) -> Vec<Button> {
         .collect()
 }
 
-fn first_line(text: &str) -> &str {
+/// The regex crate puts its explanation on the last line of the error.
+fn last_line(text: &str) -> &str {
     text.lines().last().unwrap_or(text).trim()
 }
 

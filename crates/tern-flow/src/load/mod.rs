@@ -24,8 +24,8 @@ pub struct Loaded {
 /// An input that could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read `{path}`: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot read `{path}`: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("no flow files (*.yml, *.yaml) found in `{0}`")]
     NoFiles(PathBuf),
 }
@@ -40,7 +40,7 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
     for file in files {
         let text = fs::read_to_string(&file)
-            .map_err(|source| LoadError::Io { path: file.clone(), source })?;
+            .map_err(|cause| LoadError::Io { path: file.clone(), cause })?;
         load_source(&mut loaded, file, &text);
     }
     Ok(loaded)
@@ -55,7 +55,7 @@ pub fn load_str(path: impl Into<PathBuf>, text: &str) -> Loaded {
 }
 
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let io_error = |source| LoadError::Io { path: path.to_path_buf(), source };
+    let io_error = |cause| LoadError::Io { path: path.to_path_buf(), cause };
     let metadata = fs::metadata(path).map_err(io_error)?;
     if !metadata.is_dir() {
         files.push(path.to_path_buf());
@@ -70,7 +70,7 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError>
 }
 
 fn walk_directory(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let io_error = |source| LoadError::Io { path: dir.to_path_buf(), source };
+    let io_error = |cause| LoadError::Io { path: dir.to_path_buf(), cause };
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(io_error)?
         .map(|entry| entry.map(|e| e.path()))
@@ -98,7 +98,7 @@ fn load_source(loaded: &mut Loaded, path: PathBuf, text: &str) {
         loaded.diagnostics.push(file_error(&path, "file is empty", 1, 1));
         return;
     }
-    match serde_saphyr::from_str::<raw::RawFile>(text) {
+    match crate::yaml::from_str::<raw::RawFile>(text) {
         Ok(raw) => convert::convert_file(loaded, file, raw),
         Err(error) => loaded.diagnostics.push(syntax_error(&path, &error)),
     }
@@ -116,9 +116,21 @@ fn syntax_error(path: &Path, error: &serde_saphyr::Error) -> Diagnostic {
     diagnostic
 }
 
-/// The error text without the source snippet serde-saphyr appends.
+/// The error text without the source snippet serde-saphyr appends and
+/// without the `error: line N column M:` prefix, since the diagnostic shows
+/// the position already.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
+    let line = message.lines().next().unwrap_or(message).trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    strip_position(line).to_string()
+}
+
+fn strip_position(line: &str) -> &str {
+    let Some(rest) = line.strip_prefix("line ") else { return line };
+    match rest.split_once(": ") {
+        Some((position, message)) if position.contains(" column ") => message,
+        _ => line,
+    }
 }
 
 fn syntax_hint(message: &str) -> Option<String> {

@@ -23,6 +23,7 @@ pub struct RawFlow {
     pub description: Option<Spanned<String>>,
     pub nlu_trigger: Option<Spanned<RawTrigger>>,
     pub guard: Option<Spanned<String>>,
+    pub persisted_slots: Option<Vec<Spanned<String>>>,
     pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
 }
 

@@ -26,6 +26,10 @@ pub(crate) enum EdgeKind {
     /// A step with branches and no `else`: the flow ends when no condition
     /// matches.
     NoMatch,
+    /// A `link` step hands over to another flow, which takes this flow's
+    /// place: when this flow was called, the caller continues after the
+    /// linked flow ends.
+    Link,
 }
 
 impl EdgeKind {
@@ -85,7 +89,8 @@ impl FlowGraph {
     }
 
     /// Edges that leave the flow: reaching one of them ends the flow and, for
-    /// a called flow, returns to the caller.
+    /// a called flow, returns to the caller (after the linked flow, for a
+    /// `link` step).
     pub(crate) fn exits(&self) -> impl Iterator<Item = &Edge> {
         self.successors
             .iter()
@@ -133,9 +138,15 @@ fn step_edges(flow: &Flow, index: usize, step: &Step, has_unknown_targets: &mut 
         });
     };
 
-    // `link` and `handoff` end the flow for good: nothing follows them.
-    if matches!(step.kind, StepKind::Link(_) | StepKind::Handoff(_)) {
-        return edges;
+    // Nothing in this flow follows a `link` or a `handoff`, whatever their
+    // `next` says. A handoff ends the conversation with the assistant.
+    match step.kind {
+        StepKind::Link(_) => {
+            add(None, EdgeKind::Link);
+            return edges;
+        }
+        StepKind::Handoff(_) => return edges,
+        _ => {}
     }
 
     let is_action = matches!(step.kind, StepKind::Action(_));
@@ -244,14 +255,9 @@ pub(crate) fn check_loops_without_input(
             };
             let first = cycle[0];
             let step = &flow.steps[first];
-            let names: Vec<String> = cycle
-                .iter()
-                .chain(std::iter::once(&first))
-                .map(|&i| format!("`{}`", flow.steps[i].id))
-                .collect();
             let message = format!(
                 "steps {} form a loop that never waits for the user, so it would run forever",
-                names.join(" → ")
+                describe_cycle(flow, &cycle)
             );
             report
                 .error(
@@ -263,6 +269,19 @@ pub(crate) fn check_loops_without_input(
                 .hint("add a `collect` step to the loop, or give it a way out");
         }
     }
+}
+
+/// Names the steps of a cycle in order, back to the first, such as
+/// `` `a` → `b` → `a` ``. Long cycles are shortened to their first steps.
+fn describe_cycle(flow: &Flow, cycle: &[usize]) -> String {
+    const SHOWN: usize = 8;
+    let name = |index: &usize| format!("`{}`", flow.steps[*index].id);
+    let mut names: Vec<String> = cycle.iter().take(SHOWN).map(name).collect();
+    if cycle.len() > SHOWN {
+        names.push(format!("… ({} steps in all)", cycle.len()));
+    }
+    names.extend(cycle.first().map(name));
+    names.join(" → ")
 }
 
 /// Cache of whether calling a flow always waits for the user before it
@@ -316,7 +335,8 @@ impl<'a> CallWaits<'a> {
         while let Some(index) = stack.pop() {
             for edge in &graph.successors[index] {
                 match edge.to {
-                    None => exits_without_waiting = true,
+                    None if !self.exit_waits(flow_index, edge) => exits_without_waiting = true,
+                    None => {}
                     Some(to) if !seen[to] && !self.step_waits(flow_index, to) => {
                         seen[to] = true;
                         stack.push(to);
@@ -328,6 +348,21 @@ impl<'a> CallWaits<'a> {
         let waits = !graph.successors.is_empty() && !exits_without_waiting;
         self.memo.borrow_mut().insert(flow_index, waits);
         waits
+    }
+
+    /// Returns whether leaving the flow along `edge` waits for the user
+    /// first: only a `link` to a flow that waits does.
+    fn exit_waits(&self, flow_index: usize, edge: &Edge) -> bool {
+        let Some((_, flow)) = self.flows.flows.get_index(flow_index) else {
+            return false;
+        };
+        let StepKind::Link(target) = &flow.steps[edge.from].kind else {
+            return false;
+        };
+        self.flows
+            .flows
+            .get_index_of(&target.value)
+            .is_some_and(|linked| self.flow_waits(linked))
     }
 }
 

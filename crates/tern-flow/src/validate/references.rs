@@ -113,44 +113,47 @@ pub(crate) fn check_flow_targets(flows: &FlowSet, report: &mut Report) {
 }
 
 /// Reports each cycle of `call` steps once: a flow that calls itself,
-/// directly or through other flows, would never return. `link` steps do not
-/// count because they end the flow that links.
+/// directly or through other flows, would never return. A cycle of `link`
+/// steps alone is fine because each link ends the flow that links. But a
+/// called flow that links to another is replaced by it, and the caller
+/// waits for that one instead, so links count inside a cycle with a call.
 pub(crate) fn check_recursive_calls(flows: &FlowSet, report: &mut Report) {
-    let calls = call_graph(flows);
-    let mut reported = vec![false; calls.len()];
-    for start in 0..calls.len() {
-        if reported[start] {
+    let graph = start_graph(flows);
+    let mut reported = vec![false; graph.len()];
+    for caller in 0..graph.len() {
+        if reported[caller] {
             continue;
         }
-        let Some(cycle) = call_cycle(&calls, start) else {
+        let cycle = graph[caller]
+            .iter()
+            .filter(|start| start.is_call)
+            .find_map(|call| Some((call, path_between(&graph, call.flow, caller)?)));
+        let Some((call, path)) = cycle else {
             continue;
         };
-        let members = reachable_both_ways(&calls, start);
-        for &member in &members {
+        for member in same_cycle(&graph, caller) {
             reported[member] = true;
         }
-        let Some((flow_id, flow)) = flows.flows.get_index(start) else {
+        let Some((caller_id, flow)) = flows.flows.get_index(caller) else {
             continue;
         };
-        let next_flow = cycle.get(1).copied().unwrap_or(start);
-        let Some(call) = calls[start].iter().find(|call| call.callee == next_flow) else {
-            continue;
-        };
-        let names: Vec<String> = cycle
-            .iter()
-            .chain(std::iter::once(&start))
-            .map(|&i| {
-                format!(
-                    "`{}`",
-                    flows.flows.get_index(i).map_or("", |(id, _)| id.as_str())
-                )
-            })
-            .collect();
-        let message = if cycle.len() == 1 {
-            format!("flow `{flow_id}` calls itself")
+        let message = if call.flow == caller {
+            format!("flow `{caller_id}` calls itself")
         } else {
+            let names: Vec<String> = std::iter::once(caller)
+                .chain(path)
+                .map(|index| {
+                    format!(
+                        "`{}`",
+                        flows
+                            .flows
+                            .get_index(index)
+                            .map_or("", |(id, _)| id.as_str())
+                    )
+                })
+                .collect();
             format!(
-                "flow `{flow_id}` calls itself through {}",
+                "flow `{caller_id}` calls itself through {}",
                 names.join(" → ")
             )
         };
@@ -158,36 +161,35 @@ pub(crate) fn check_recursive_calls(flows: &FlowSet, report: &mut Report) {
         report
             .error("recursive_call", call.pos, &path, message)
             .hint(
-                "a called flow has to return, so calls may not form a cycle; \
-             loop with `next` inside one flow, or use `link` to hand over for good",
+                "a called flow has to return, so calls may not form a cycle. \
+                 Loop with `next` inside one flow instead",
             );
     }
 }
 
-/// A `call` step and the flow it calls, by index in the flow set.
-struct Call {
+/// A `call` or `link` step, with the flow it starts by index in the flow
+/// set.
+struct FlowStart {
     step_index: usize,
-    callee: usize,
+    flow: usize,
+    is_call: bool,
     pos: Pos,
 }
 
-fn call_graph(flows: &FlowSet) -> Vec<Vec<Call>> {
+/// Returns, per flow, the flows its `call` and `link` steps start. Steps
+/// naming an unknown flow are left out.
+fn start_graph(flows: &FlowSet) -> Vec<Vec<FlowStart>> {
     flows
         .flows
         .values()
         .map(|flow| {
-            flow.steps
-                .iter()
-                .enumerate()
-                .filter_map(|(step_index, step)| {
-                    let StepKind::Call(target) = &step.kind else {
-                        return None;
-                    };
-                    let callee = flows.flows.get_index_of(&target.value)?;
-                    Some(Call {
-                        step_index,
-                        callee,
-                        pos: target.pos,
+            flow_references(flow)
+                .filter_map(|reference| {
+                    Some(FlowStart {
+                        step_index: reference.step_index,
+                        flow: flows.flows.get_index_of(&reference.target.value)?,
+                        is_call: reference.field == "call",
+                        pos: reference.target.pos,
                     })
                 })
                 .collect()
@@ -195,44 +197,49 @@ fn call_graph(flows: &FlowSet) -> Vec<Vec<Call>> {
         .collect()
 }
 
-/// Finds the shortest cycle of calls from `start` back to itself, as the
-/// list of flows on it starting with `start`.
-fn call_cycle(calls: &[Vec<Call>], start: usize) -> Option<Vec<usize>> {
-    let mut parent: HashMap<usize, usize> = HashMap::new();
-    let mut queue = VecDeque::from([start]);
+/// Finds the shortest path of starts from flow `from` to flow `to`, as the
+/// flows after `from` up to and including `to`.
+fn path_between(graph: &[Vec<FlowStart>], from: usize, to: usize) -> Option<Vec<usize>> {
+    if from == to {
+        return Some(vec![to]);
+    }
+    let mut parent: HashMap<usize, usize> = HashMap::from([(from, from)]);
+    let mut queue = VecDeque::from([from]);
     while let Some(flow) = queue.pop_front() {
-        for call in &calls[flow] {
-            if call.callee == start {
-                let mut cycle = vec![flow];
-                let mut current = flow;
-                while let Some(&previous) = parent.get(&current) {
-                    cycle.push(previous);
-                    current = previous;
+        for start in &graph[flow] {
+            if parent.contains_key(&start.flow) {
+                continue;
+            }
+            parent.insert(start.flow, flow);
+            if start.flow == to {
+                let mut path = vec![to];
+                let mut current = to;
+                while current != from {
+                    current = parent[&current];
+                    path.push(current);
                 }
-                cycle.reverse();
-                return Some(cycle);
+                path.reverse();
+                return Some(path);
             }
-            if call.callee != start && !parent.contains_key(&call.callee) {
-                parent.insert(call.callee, flow);
-                queue.push_back(call.callee);
-            }
+            queue.push_back(start.flow);
         }
     }
     None
 }
 
-/// Returns the flows in the same cycle of calls as `start`, including `start`.
-fn reachable_both_ways(calls: &[Vec<Call>], start: usize) -> Vec<usize> {
-    let forward = reachable(calls.len(), start, |flow| {
-        calls[flow].iter().map(|c| c.callee).collect()
+/// Returns the flows that `flow` starts directly or indirectly and that
+/// start it in turn, including `flow` itself.
+fn same_cycle(graph: &[Vec<FlowStart>], flow: usize) -> Vec<usize> {
+    let forward = reachable(graph.len(), flow, |from| {
+        graph[from].iter().map(|s| s.flow).collect()
     });
-    let backward = reachable(calls.len(), start, |flow| {
-        (0..calls.len())
-            .filter(|&caller| calls[caller].iter().any(|c| c.callee == flow))
+    let backward = reachable(graph.len(), flow, |to| {
+        (0..graph.len())
+            .filter(|&from| graph[from].iter().any(|s| s.flow == to))
             .collect()
     });
-    (0..calls.len())
-        .filter(|&flow| forward[flow] && backward[flow])
+    (0..graph.len())
+        .filter(|&other| forward[other] && backward[other])
         .collect()
 }
 

@@ -5,7 +5,8 @@
 //! over its incoming edges, of what the previous step had plus what it set.
 //! Loops are iterated to a fixed point. Calls make it interprocedural: after
 //! a `call` step come the slots that the called flow sets on every path to
-//! its end. A flow without trigger intents that other flows start starts
+//! its end, and a flow that ends with a `link` passes on what the linked
+//! flow sets. A flow without trigger intents that other flows start starts
 //! with the slots set at every `call` or `link` step naming it, because slots
 //! belong to the whole conversation.
 
@@ -421,13 +422,15 @@ fn transfer(
             state.insert(action.result_slot.clone());
         }
         StepKind::SetSlots(slots) => state.extend(slots.keys().cloned()),
-        StepKind::Call(target) => {
+        // After a call, and at the end of a flow that links, come the slots
+        // that the other flow sets on every path to its end.
+        StepKind::Call(target) | StepKind::Link(target) => {
             let callee_exit = flows
                 .flows
                 .get_index_of(&target.value)
                 .map(|callee| &exits[callee]);
             match callee_exit {
-                // The called flow has not returned on any path yet.
+                // The other flow has not ended on any path yet.
                 Some(None) => return None,
                 Some(Some(set)) => state.extend(set.iter().cloned()),
                 None => {}

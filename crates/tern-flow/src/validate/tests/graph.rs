@@ -265,3 +265,23 @@ fn semantic_branches_mixed_with_if() {
     );
     assert!(diagnostics.is_empty(), "{diagnostics:#?}");
 }
+
+#[test]
+fn long_loop_found_without_deep_recursion() {
+    const STEPS: usize = 5000;
+    let mut steps = String::new();
+    for index in 0..STEPS {
+        let next = (index + 1) % STEPS;
+        steps.push_str(&format!(
+            "- id: s{index}\n  response: \"Step {index}\"\n  next: s{next}\n"
+        ));
+    }
+    let diagnostics = validate_steps(&steps);
+    let error = only(&diagnostics, "loop_without_input");
+    assert!(
+        error.message.starts_with("steps `s0` → `s1` → `s2`"),
+        "{}",
+        &error.message[..80]
+    );
+    assert_eq!(error_codes(&diagnostics), ["loop_without_input"]);
+}

@@ -253,3 +253,21 @@ fn flow_ids_differing_by_case_warn() {
         warning.message
     );
 }
+
+#[test]
+fn called_flow_linking_back_is_recursive() {
+    let yaml = format!(
+        "{}  helper:\n    name: Helper\n    description: Links back to main\n    steps:\n      \
+         - id: back\n        link: main\n",
+        one_flow(
+            "- id: ask\n  collect: answer\n  description: \"Anything?\"\n- id: run\n  call: helper\n"
+        )
+    );
+    let diagnostics = validate_yaml(&yaml, None);
+    let error = only(&diagnostics, "recursive_call");
+    assert_eq!(error.path, "flows.main.steps[1].call");
+    assert_eq!(
+        error.message,
+        "flow `main` calls itself through `main` → `helper` → `main`"
+    );
+}

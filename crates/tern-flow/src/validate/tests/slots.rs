@@ -486,3 +486,48 @@ fn diagnostics_sorted_by_line() {
     assert_eq!(with_code(&diagnostics, "slot_not_collected").len(), 2);
     assert_eq!(with_code(&diagnostics, "unknown_step").len(), 1);
 }
+
+#[test]
+fn flow_started_from_unreachable_step_is_checked() {
+    let yaml = with_helper(
+        r#"
+- id: hello
+  response: "Hello"
+  next: END
+- id: never
+  call: helper
+"#,
+        r#"
+- id: confirm
+  response: "Checking slots.iqama_number"
+- id: ask_iqama
+  collect: iqama_number
+  description: "Iqama number?"
+"#,
+    );
+    let diagnostics = validate_yaml(&yaml, None);
+    let error = only(&diagnostics, "slot_not_collected");
+    assert_eq!(error.path, "flows.helper.steps[0].response");
+}
+
+#[test]
+fn called_flow_ending_in_link_passes_slots() {
+    let mut yaml = with_helper(
+        r#"
+- id: identify
+  call: helper
+- id: thanks
+  response: "Thanks slots.iqama_number"
+"#,
+        r#"
+- id: hand_over
+  link: ask_number
+"#,
+    );
+    yaml.push_str(
+        "  ask_number:\n    name: Ask number\n    description: Linked from helper\n    steps:\n      \
+         - id: ask\n        collect: iqama_number\n        description: \"Iqama number?\"\n",
+    );
+    let diagnostics = validate_yaml(&yaml, None);
+    assert!(error_codes(&diagnostics).is_empty(), "{diagnostics:#?}");
+}

@@ -1,0 +1,60 @@
+-- Conversation storage. Every table leads its primary key with tenant_id.
+-- Timestamps are unix milliseconds; JSON columns hold serialized JSON text.
+
+CREATE TABLE conversations (
+    tenant_id       TEXT    NOT NULL,
+    conversation_id TEXT    NOT NULL,
+    -- Incremented by every committed turn. Writers check it instead of locking.
+    version         INTEGER NOT NULL,
+    -- seq of the newest event, so that appending needs no MAX(seq) scan.
+    last_seq        INTEGER NOT NULL,
+    state           TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, conversation_id)
+) STRICT;
+
+-- Finds the conversations to prune by age.
+CREATE INDEX conversations_updated_at ON conversations (updated_at);
+
+CREATE TABLE events (
+    tenant_id       TEXT    NOT NULL,
+    conversation_id TEXT    NOT NULL,
+    seq             INTEGER NOT NULL,
+    kind            TEXT    NOT NULL,
+    payload         TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, conversation_id, seq),
+    FOREIGN KEY (tenant_id, conversation_id)
+        REFERENCES conversations (tenant_id, conversation_id)
+) STRICT;
+
+CREATE TABLE processed_messages (
+    tenant_id       TEXT    NOT NULL,
+    conversation_id TEXT    NOT NULL,
+    message_id      TEXT    NOT NULL,
+    response        TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, conversation_id, message_id),
+    FOREIGN KEY (tenant_id, conversation_id)
+        REFERENCES conversations (tenant_id, conversation_id)
+) STRICT;
+
+-- No foreign key to conversations: a file may arrive before the first turn
+-- of its conversation commits.
+CREATE TABLE uploads (
+    tenant_id       TEXT    NOT NULL,
+    upload_id       TEXT    NOT NULL,
+    conversation_id TEXT    NOT NULL,
+    name            TEXT    NOT NULL,
+    content_type    TEXT    NOT NULL,
+    size            INTEGER NOT NULL,
+    data            BLOB    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, upload_id)
+) STRICT;
+
+CREATE INDEX uploads_conversation ON uploads (tenant_id, conversation_id);
+
+-- Finds uploads whose conversation never committed, to prune them by age.
+CREATE INDEX uploads_created_at ON uploads (created_at);

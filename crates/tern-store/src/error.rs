@@ -1,0 +1,66 @@
+//! Errors of the store.
+
+use std::path::PathBuf;
+
+/// A failed store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The version check of a commit failed: another writer committed to the
+    /// conversation first, or the conversation was created (when the commit
+    /// expected none) or deleted in the meantime. Nothing was written. The
+    /// caller reloads the conversation and retries the turn.
+    #[error(
+        "conversation `{conversation}` was changed by another writer; reload it and retry the turn"
+    )]
+    Conflict { conversation: String },
+
+    /// The client message id was already processed in this conversation.
+    /// Nothing was written; [`crate::Store::processed`] returns the response
+    /// stored for it.
+    #[error("message `{message_id}` was already processed; send the stored response instead")]
+    DuplicateMessage { message_id: String },
+
+    /// The database URL is not one the store accepts. `url` has its password
+    /// replaced by `***`.
+    #[error(
+        "invalid database URL `{url}`: {reason}; expected `sqlite://PATH`, `sqlite:PATH` \
+         or `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (`postgresql://` also works)"
+    )]
+    InvalidUrl { url: String, reason: String },
+
+    /// The SQLite database file, or the directory for it, could not be created
+    /// or opened.
+    #[error("cannot open SQLite database `{}`: {source}", path.display())]
+    SqliteFile {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The first connection to PostgreSQL failed. `url` has its password
+    /// replaced by `***`.
+    #[error("cannot connect to PostgreSQL at `{url}`: {source}; check that the server runs and accepts this user")]
+    Connect { url: String, source: sqlx::Error },
+
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+
+    /// Applying the embedded schema migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// A stable snake_case name for metrics, logs and API error codes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Conflict { .. } => "conflict",
+            StoreError::DuplicateMessage { .. } => "duplicate_message",
+            StoreError::InvalidUrl { .. } => "invalid_url",
+            StoreError::SqliteFile { .. } => "sqlite_file",
+            StoreError::Connect { .. } => "connect",
+            StoreError::Database(_) => "database",
+            StoreError::Migration(_) => "migration",
+        }
+    }
+}

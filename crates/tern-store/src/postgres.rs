@@ -1,0 +1,465 @@
+//! The PostgreSQL backend: one connection pool.
+//!
+//! Ordering between writers rests on the version check of each commit alone.
+//! The store takes no advisory locks, not even for migrations, and uses no
+//! LISTEN/NOTIFY, because PostgreSQL-compatible distributed databases lack
+//! them.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::types::Json;
+use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Transaction};
+
+use crate::sql::{self, first_new_seq, new_upload_id, now_unix_ms};
+use crate::url::{invalid_url, mask_password};
+use crate::{
+    NewUpload, PruneReport, StoreError, StoreOptions, StoreStats, StoredConversation, StoredEvent,
+    TurnCommit, Upload, migrate,
+};
+
+/// A pooled connection idle for longer than this is pinged before use, so a
+/// connection the server or a proxy closed meanwhile is replaced instead of
+/// failing a query. Busy connections skip the round trip.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
+
+/// Attempts to apply migrations. Instances starting together against a new
+/// database race to create the same tables, and the losers' transactions
+/// fail; their next attempt finds the migrations applied.
+const MIGRATION_ATTEMPTS: u32 = 3;
+
+/// A conversation store in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects, applies the pending migrations, and opens the pool.
+    pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let connect_options = PgConnectOptions::from_str(url)
+            .map_err(|error| invalid_url(url, error.to_string()))?;
+        let masked_url = mask_password(url);
+        let connect_error = |source| StoreError::Connect { url: masked_url.clone(), source };
+
+        // A single connection first: a pool would retry a refused connection
+        // until its acquire timeout and then report only the timeout.
+        let mut connection = connect_options.connect().await.map_err(connect_error)?;
+        if options.postgres_synchronous_commit_off {
+            // Run here too, so that a server that rejects the setting fails
+            // the connect instead of every pooled connection.
+            sqlx::raw_sql(SET_SYNCHRONOUS_COMMIT_OFF).execute(&mut connection).await?;
+        }
+        apply_migrations(&mut connection).await?;
+        connection.close().await?;
+
+        let mut pool_options = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .test_before_acquire(false)
+            .before_acquire(|connection, metadata| {
+                Box::pin(async move {
+                    if metadata.idle_for < IDLE_BEFORE_PING {
+                        return Ok(true);
+                    }
+                    match connection.ping().await {
+                        Ok(()) => Ok(true),
+                        Err(error) => {
+                            tracing::info!(%error, "replacing a PostgreSQL connection that failed its ping");
+                            Ok(false)
+                        }
+                    }
+                })
+            });
+        if options.postgres_synchronous_commit_off {
+            pool_options = pool_options.after_connect(|connection, _metadata| {
+                Box::pin(async move {
+                    sqlx::raw_sql(SET_SYNCHRONOUS_COMMIT_OFF).execute(connection).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options.connect_with(connect_options).await.map_err(connect_error)?;
+
+        tracing::info!(
+            url = %masked_url,
+            max_connections = options.max_connections,
+            synchronous_commit_off = options.postgres_synchronous_commit_off,
+            "opened PostgreSQL store"
+        );
+        Ok(PgStore { pool })
+    }
+
+    pub(crate) async fn load(
+        &self,
+        tenant: &str,
+        conversation: &str,
+    ) -> Result<Option<StoredConversation>, StoreError> {
+        let row: Option<(i64, i64, Json<Value>, i64, i64)> = sqlx::query_as(sql::LOAD_CONVERSATION)
+            .bind(tenant)
+            .bind(conversation)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(version, last_seq, Json(state), created_at, updated_at)| {
+            StoredConversation { version, last_seq, state, created_at, updated_at }
+        }))
+    }
+
+    pub(crate) async fn processed(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        message_id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let row: Option<(Json<Value>,)> = sqlx::query_as(sql::LOAD_RESPONSE)
+            .bind(tenant)
+            .bind(conversation)
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(Json(response),)| response))
+    }
+
+    pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {
+        let now = now_unix_ms();
+        let result = async {
+            let mut transaction = self.pool.begin().await?;
+            match write_turn(&mut transaction, &turn, now).await {
+                Ok(version) => {
+                    transaction.commit().await?;
+                    Ok(version)
+                }
+                Err(error) => {
+                    roll_back(transaction).await;
+                    Err(error)
+                }
+            }
+        }
+        .await;
+
+        match result {
+            Err(StoreError::Database(error)) if is_serialization_failure(&error) => {
+                tracing::debug!(%error, "serialization failure reported as a conflict");
+                Err(sql::conflict(&turn))
+            }
+            other => other,
+        }
+    }
+
+    pub(crate) async fn transcript(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String, Json<Value>, i64)> = sqlx::query_as(sql::TRANSCRIPT)
+            .bind(tenant)
+            .bind(conversation)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, kind, Json(payload), created_at)| StoredEvent { seq, kind, payload, created_at })
+            .collect())
+    }
+
+    pub(crate) async fn delete_conversation(
+        &self,
+        tenant: &str,
+        conversation: &str,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let removed = delete_rows(&mut transaction, tenant, conversation, None).await?;
+        transaction.commit().await?;
+        Ok(removed.is_some_and(|report| report != PruneReport::default()))
+    }
+
+    pub(crate) async fn prune_updated_before(
+        &self,
+        cutoff: i64,
+    ) -> Result<PruneReport, StoreError> {
+        let mut report = PruneReport::default();
+        loop {
+            let stale: Vec<(String, String)> = sqlx::query_as(sql::SELECT_STALE_CONVERSATIONS)
+                .bind(cutoff)
+                .bind(sql::PRUNE_BATCH)
+                .fetch_all(&self.pool)
+                .await?;
+
+            for (tenant, conversation) in &stale {
+                let mut transaction = self.pool.begin().await?;
+                match delete_rows(&mut transaction, tenant, conversation, Some(cutoff)).await? {
+                    Some(removed) => {
+                        transaction.commit().await?;
+                        report.add(removed);
+                    }
+                    // A turn committed since the batch was read.
+                    None => roll_back(transaction).await,
+                }
+            }
+
+            if (stale.len() as i64) < sql::PRUNE_BATCH {
+                break;
+            }
+        }
+
+        let orphans = sqlx::query(sql::DELETE_ORPHAN_UPLOADS)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        report.uploads += orphans.rows_affected();
+        Ok(report)
+    }
+
+    pub(crate) async fn save_upload(&self, upload: NewUpload<'_>) -> Result<String, StoreError> {
+        let id = new_upload_id();
+        sqlx::query(sql::INSERT_UPLOAD)
+            .bind(upload.tenant)
+            .bind(&id)
+            .bind(upload.conversation)
+            .bind(upload.name)
+            .bind(upload.content_type)
+            .bind(upload.data.len() as i64)
+            .bind(upload.data)
+            .bind(now_unix_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    pub(crate) async fn load_upload(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<Upload>, StoreError> {
+        let row: Option<(String, String, String, String, i64, Vec<u8>, i64)> =
+            sqlx::query_as(sql::LOAD_UPLOAD)
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(id, conversation, name, content_type, size, data, created_at)| Upload {
+            id,
+            conversation,
+            name,
+            content_type,
+            size,
+            data,
+            created_at,
+        }))
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let (conversations, events, processed_messages, uploads): (i64, i64, i64, i64) =
+            sqlx::query_as(sql::COUNT_ROWS).fetch_one(&self.pool).await?;
+
+        // Some PostgreSQL-compatible databases lack pg_total_relation_size, and
+        // the counts are still worth returning without the size.
+        let bytes: Result<(i64,), sqlx::Error> = sqlx::query_as(
+            "SELECT (pg_total_relation_size('conversations') + pg_total_relation_size('events') \
+             + pg_total_relation_size('processed_messages') + pg_total_relation_size('uploads'))::BIGINT",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        let bytes = match bytes {
+            Ok((bytes,)) => Some(bytes),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the size of the store's tables");
+                None
+            }
+        };
+        Ok(StoreStats { conversations, events, processed_messages, uploads, bytes })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+const SET_SYNCHRONOUS_COMMIT_OFF: &str = "SET synchronous_commit = off";
+
+async fn apply_migrations(connection: &mut PgConnection) -> Result<(), StoreError> {
+    let mut migrator = migrate::migrator(migrate::POSTGRES).await?;
+    // sqlx would otherwise serialize migrators with pg_advisory_lock.
+    migrator.set_locking(false);
+
+    let mut attempt = 1;
+    loop {
+        match migrator.run(&mut *connection).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < MIGRATION_ATTEMPTS && is_execution_failure(&error) => {
+                tracing::warn!(%error, attempt, "applying migrations failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Whether a migration failed while running SQL, as a concurrent migrator can
+/// make it, rather than on a mismatch between the database and the binary.
+fn is_execution_failure(error: &sqlx::migrate::MigrateError) -> bool {
+    use sqlx::migrate::MigrateError;
+    matches!(error, MigrateError::Execute(_) | MigrateError::ExecuteMigration(..))
+}
+
+/// Whether the database aborted a transaction to keep transactions
+/// serializable (SQLSTATE 40001) or to break a deadlock (40P01). Retrying
+/// the turn from a fresh load resolves both, as it does a version conflict.
+fn is_serialization_failure(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database_error) = error else {
+        return false;
+    };
+    matches!(database_error.code().as_deref(), Some("40001" | "40P01"))
+}
+
+/// Runs the statements of one turn in `transaction`, which the caller commits
+/// or rolls back. Returns the conversation's new version.
+async fn write_turn(
+    transaction: &mut Transaction<'static, Postgres>,
+    turn: &TurnCommit<'_>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let event_count = turn.events.len() as i64;
+    let (version, last_seq) = match turn.expected_version {
+        None => {
+            let inserted = sqlx::query(sql::INSERT_CONVERSATION)
+                .bind(turn.tenant)
+                .bind(turn.conversation)
+                .bind(event_count)
+                .bind(Json(turn.state))
+                .bind(now)
+                .execute(&mut **transaction)
+                .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(sql::conflict(turn));
+            }
+            (1, event_count)
+        }
+        Some(expected_version) => {
+            let updated: Option<(i64, i64)> = sqlx::query_as(sql::UPDATE_CONVERSATION)
+                .bind(turn.tenant)
+                .bind(turn.conversation)
+                .bind(event_count)
+                .bind(Json(turn.state))
+                .bind(now)
+                .bind(expected_version)
+                .fetch_optional(&mut **transaction)
+                .await?;
+            updated.ok_or_else(|| sql::conflict(turn))?
+        }
+    };
+
+    insert_events(transaction, turn, first_new_seq(last_seq, turn.events.len()), now).await?;
+
+    if let Some(message_id) = turn.message_id {
+        let inserted = sqlx::query(sql::INSERT_PROCESSED)
+            .bind(turn.tenant)
+            .bind(turn.conversation)
+            .bind(message_id)
+            .bind(Json(turn.response))
+            .bind(now)
+            .execute(&mut **transaction)
+            .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::DuplicateMessage { message_id: message_id.to_string() });
+        }
+    }
+    Ok(version)
+}
+
+async fn insert_events(
+    connection: &mut PgConnection,
+    turn: &TurnCommit<'_>,
+    first_seq: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut next_seq = first_seq;
+    for chunk in turn.events.chunks(sql::EVENTS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_EVENTS);
+        insert.push_values(chunk.iter().zip(next_seq..), |mut values, (event, seq)| {
+            values
+                .push_bind(turn.tenant)
+                .push_bind(turn.conversation)
+                .push_bind(seq)
+                .push_bind(event.kind.as_str())
+                .push_bind(Json(&event.payload))
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *connection).await?;
+        next_seq += chunk.len() as i64;
+    }
+    Ok(())
+}
+
+/// Deletes every row of one conversation in `transaction`. With `stale_before`,
+/// returns `None` when the conversation was updated at or after that time, and
+/// the caller must roll back.
+async fn delete_rows(
+    transaction: &mut Transaction<'static, Postgres>,
+    tenant: &str,
+    conversation: &str,
+    stale_before: Option<i64>,
+) -> Result<Option<PruneReport>, StoreError> {
+    let mut removed = PruneReport::default();
+    // Children first, because the foreign keys are checked per statement. If
+    // a turn commits meanwhile, the stale check below no longer matches and
+    // the caller rolls these deletes back.
+    for (statement, count) in [
+        (sql::DELETE_EVENTS, &mut removed.events),
+        (sql::DELETE_PROCESSED, &mut removed.processed_messages),
+        (sql::DELETE_UPLOADS, &mut removed.uploads),
+    ] {
+        let result = sqlx::query(statement)
+            .bind(tenant)
+            .bind(conversation)
+            .execute(&mut **transaction)
+            .await?;
+        *count = result.rows_affected();
+    }
+
+    let deleted = match stale_before {
+        None => {
+            sqlx::query(sql::DELETE_CONVERSATION)
+                .bind(tenant)
+                .bind(conversation)
+                .execute(&mut **transaction)
+                .await?
+        }
+        Some(cutoff) => {
+            let deleted = sqlx::query(sql::DELETE_STALE_CONVERSATION)
+                .bind(tenant)
+                .bind(conversation)
+                .bind(cutoff)
+                .execute(&mut **transaction)
+                .await?;
+            if deleted.rows_affected() == 0 {
+                return Ok(None);
+            }
+            deleted
+        }
+    };
+    removed.conversations = deleted.rows_affected();
+    Ok(Some(removed))
+}
+
+/// Rolls back, logging a failure instead of returning it, because the caller
+/// is already returning the error that made it roll back.
+async fn roll_back(transaction: Transaction<'static, Postgres>) {
+    if let Err(error) = transaction.rollback().await {
+        tracing::warn!(%error, "PostgreSQL rollback failed");
+    }
+}

@@ -1,0 +1,442 @@
+//! The SQLite backend: one database file in WAL mode, written through a
+//! single connection and read through a pool.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+
+use crate::sql::{self, first_new_seq, new_upload_id, now_unix_ms};
+use crate::url::invalid_url;
+use crate::{
+    NewUpload, PruneReport, StoreError, StoreOptions, StoreStats, StoredConversation, StoredEvent,
+    TurnCommit, Upload, migrate,
+};
+
+/// How long a statement waits for a lock held by another process (such as a
+/// second server or a maintenance command on the same file) before it fails
+/// with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A conversation store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// A pool of exactly one connection. Writers in this process queue for it,
+    /// so they never meet each other's locks and fail with `SQLITE_BUSY`.
+    writer: SqlitePool,
+    /// Readers see every committed write, because WAL mode lets them read
+    /// while the writer writes.
+    reader: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the database file, creating it and its parent directory when
+    /// missing, and applies the pending migrations.
+    pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let path = database_path(url)?;
+        create_parent_directory(&path)?;
+
+        let synchronous = if options.sqlite_synchronous_normal {
+            SqliteSynchronous::Normal
+        } else {
+            SqliteSynchronous::Full
+        };
+        let connect_options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| invalid_url(url, error.to_string()))?
+            .create_if_missing(true)
+            .read_only(false)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(synchronous);
+
+        // Only the writer sets WAL mode. The mode is stored in the file, and
+        // switching to it needs a lock that busy_timeout does not wait for.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(connect_options.clone().journal_mode(SqliteJournalMode::Wal))
+            .await
+            .map_err(|error| file_error(&path, error))?;
+        migrate::migrator(migrate::SQLITE).await?.run(&writer).await?;
+
+        let readers = options.max_connections.saturating_sub(1).max(1);
+        let reader = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .test_before_acquire(false)
+            .connect_with(connect_options)
+            .await
+            .map_err(|error| file_error(&path, error))?;
+
+        tracing::info!(path = %path.display(), readers, "opened SQLite store");
+        Ok(SqliteStore { writer, reader, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) async fn load(
+        &self,
+        tenant: &str,
+        conversation: &str,
+    ) -> Result<Option<StoredConversation>, StoreError> {
+        let row: Option<(i64, i64, Json<Value>, i64, i64)> = sqlx::query_as(sql::LOAD_CONVERSATION)
+            .bind(tenant)
+            .bind(conversation)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|(version, last_seq, Json(state), created_at, updated_at)| {
+            StoredConversation { version, last_seq, state, created_at, updated_at }
+        }))
+    }
+
+    pub(crate) async fn processed(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        message_id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let row: Option<(Json<Value>,)> = sqlx::query_as(sql::LOAD_RESPONSE)
+            .bind(tenant)
+            .bind(conversation)
+            .bind(message_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|(Json(response),)| response))
+    }
+
+    pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {
+        let now = now_unix_ms();
+        // IMMEDIATE takes the write lock at BEGIN, where busy_timeout applies,
+        // rather than at the first write.
+        let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        match write_turn(&mut transaction, &turn, now).await {
+            Ok(version) => {
+                transaction.commit().await?;
+                Ok(version)
+            }
+            Err(error) => {
+                roll_back(transaction).await;
+                Err(error)
+            }
+        }
+    }
+
+    pub(crate) async fn transcript(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String, Json<Value>, i64)> = sqlx::query_as(sql::TRANSCRIPT)
+            .bind(tenant)
+            .bind(conversation)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, kind, Json(payload), created_at)| StoredEvent { seq, kind, payload, created_at })
+            .collect())
+    }
+
+    pub(crate) async fn delete_conversation(
+        &self,
+        tenant: &str,
+        conversation: &str,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let removed = delete_rows(&mut transaction, tenant, conversation, None).await?;
+        transaction.commit().await?;
+        Ok(removed.is_some_and(|report| report != PruneReport::default()))
+    }
+
+    pub(crate) async fn prune_updated_before(
+        &self,
+        cutoff: i64,
+    ) -> Result<PruneReport, StoreError> {
+        let mut report = PruneReport::default();
+        loop {
+            let stale: Vec<(String, String)> = sqlx::query_as(sql::SELECT_STALE_CONVERSATIONS)
+                .bind(cutoff)
+                .bind(sql::PRUNE_BATCH)
+                .fetch_all(&self.reader)
+                .await?;
+
+            for (tenant, conversation) in &stale {
+                let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+                match delete_rows(&mut transaction, tenant, conversation, Some(cutoff)).await? {
+                    Some(removed) => {
+                        transaction.commit().await?;
+                        report.add(removed);
+                    }
+                    // A turn committed since the batch was read.
+                    None => roll_back(transaction).await,
+                }
+            }
+
+            if (stale.len() as i64) < sql::PRUNE_BATCH {
+                break;
+            }
+        }
+
+        let orphans = sqlx::query(sql::DELETE_ORPHAN_UPLOADS)
+            .bind(cutoff)
+            .execute(&self.writer)
+            .await?;
+        report.uploads += orphans.rows_affected();
+        Ok(report)
+    }
+
+    pub(crate) async fn save_upload(&self, upload: NewUpload<'_>) -> Result<String, StoreError> {
+        let id = new_upload_id();
+        sqlx::query(sql::INSERT_UPLOAD)
+            .bind(upload.tenant)
+            .bind(&id)
+            .bind(upload.conversation)
+            .bind(upload.name)
+            .bind(upload.content_type)
+            .bind(upload.data.len() as i64)
+            .bind(upload.data)
+            .bind(now_unix_ms())
+            .execute(&self.writer)
+            .await?;
+        Ok(id)
+    }
+
+    pub(crate) async fn load_upload(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<Upload>, StoreError> {
+        let row: Option<(String, String, String, String, i64, Vec<u8>, i64)> =
+            sqlx::query_as(sql::LOAD_UPLOAD)
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.map(|(id, conversation, name, content_type, size, data, created_at)| Upload {
+            id,
+            conversation,
+            name,
+            content_type,
+            size,
+            data,
+            created_at,
+        }))
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        sqlx::query("SELECT 1").execute(&self.writer).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let (conversations, events, processed_messages, uploads): (i64, i64, i64, i64) =
+            sqlx::query_as(sql::COUNT_ROWS).fetch_one(&self.reader).await?;
+        // page_count reflects the latest commit even before a checkpoint copies
+        // it from the WAL into the file.
+        let (bytes,): (i64,) = sqlx::query_as(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(StoreStats { conversations, events, processed_messages, uploads, bytes: Some(bytes) })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Returns the file path of a `sqlite:` URL, rejecting in-memory databases.
+fn database_path(url: &str) -> Result<PathBuf, StoreError> {
+    let without_scheme = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (database, parameters) = without_scheme.split_once('?').unwrap_or((without_scheme, ""));
+    let in_memory = database == ":memory:"
+        || parameters.split('&').any(|parameter| parameter == "mode=memory");
+    if in_memory {
+        return Err(invalid_url(
+            url,
+            "in-memory SQLite databases are not supported, because the store's writer and \
+             reader connections would each open a different one; use a file path, such as a \
+             file in a temporary directory for tests",
+        ));
+    }
+    if database.is_empty() {
+        return Err(invalid_url(url, "the URL has no file path"));
+    }
+
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|error| invalid_url(url, error.to_string()))?;
+    Ok(options.get_filename().to_path_buf())
+}
+
+fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
+    let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(parent).map_err(|error| StoreError::SqliteFile {
+        path: path.to_path_buf(),
+        source: format!("cannot create directory `{}`: {error}", parent.display()).into(),
+    })
+}
+
+fn file_error(path: &Path, error: sqlx::Error) -> StoreError {
+    StoreError::SqliteFile { path: path.to_path_buf(), source: Box::new(error) }
+}
+
+/// Runs the statements of one turn in `transaction`, which the caller commits
+/// or rolls back. Returns the conversation's new version.
+async fn write_turn(
+    transaction: &mut Transaction<'static, Sqlite>,
+    turn: &TurnCommit<'_>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let event_count = turn.events.len() as i64;
+    let (version, last_seq) = match turn.expected_version {
+        None => {
+            let inserted = sqlx::query(sql::INSERT_CONVERSATION)
+                .bind(turn.tenant)
+                .bind(turn.conversation)
+                .bind(event_count)
+                .bind(Json(turn.state))
+                .bind(now)
+                .execute(&mut **transaction)
+                .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(sql::conflict(turn));
+            }
+            (1, event_count)
+        }
+        Some(expected_version) => {
+            let updated: Option<(i64, i64)> = sqlx::query_as(sql::UPDATE_CONVERSATION)
+                .bind(turn.tenant)
+                .bind(turn.conversation)
+                .bind(event_count)
+                .bind(Json(turn.state))
+                .bind(now)
+                .bind(expected_version)
+                .fetch_optional(&mut **transaction)
+                .await?;
+            updated.ok_or_else(|| sql::conflict(turn))?
+        }
+    };
+
+    insert_events(transaction, turn, first_new_seq(last_seq, turn.events.len()), now).await?;
+
+    if let Some(message_id) = turn.message_id {
+        let inserted = sqlx::query(sql::INSERT_PROCESSED)
+            .bind(turn.tenant)
+            .bind(turn.conversation)
+            .bind(message_id)
+            .bind(Json(turn.response))
+            .bind(now)
+            .execute(&mut **transaction)
+            .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::DuplicateMessage { message_id: message_id.to_string() });
+        }
+    }
+    Ok(version)
+}
+
+async fn insert_events(
+    connection: &mut SqliteConnection,
+    turn: &TurnCommit<'_>,
+    first_seq: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut next_seq = first_seq;
+    for chunk in turn.events.chunks(sql::EVENTS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_EVENTS);
+        insert.push_values(chunk.iter().zip(next_seq..), |mut values, (event, seq)| {
+            values
+                .push_bind(turn.tenant)
+                .push_bind(turn.conversation)
+                .push_bind(seq)
+                .push_bind(event.kind.as_str())
+                .push_bind(Json(&event.payload))
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *connection).await?;
+        next_seq += chunk.len() as i64;
+    }
+    Ok(())
+}
+
+/// Deletes every row of one conversation in `transaction`. With `stale_before`,
+/// returns `None` when the conversation was updated at or after that time, and
+/// the caller must roll back.
+async fn delete_rows(
+    transaction: &mut Transaction<'static, Sqlite>,
+    tenant: &str,
+    conversation: &str,
+    stale_before: Option<i64>,
+) -> Result<Option<PruneReport>, StoreError> {
+    let mut removed = PruneReport::default();
+    // Children first, because the foreign keys are checked per statement.
+    for (statement, count) in [
+        (sql::DELETE_EVENTS, &mut removed.events),
+        (sql::DELETE_PROCESSED, &mut removed.processed_messages),
+        (sql::DELETE_UPLOADS, &mut removed.uploads),
+    ] {
+        let result = sqlx::query(statement)
+            .bind(tenant)
+            .bind(conversation)
+            .execute(&mut **transaction)
+            .await?;
+        *count = result.rows_affected();
+    }
+
+    let deleted = match stale_before {
+        None => {
+            sqlx::query(sql::DELETE_CONVERSATION)
+                .bind(tenant)
+                .bind(conversation)
+                .execute(&mut **transaction)
+                .await?
+        }
+        Some(cutoff) => {
+            let deleted = sqlx::query(sql::DELETE_STALE_CONVERSATION)
+                .bind(tenant)
+                .bind(conversation)
+                .bind(cutoff)
+                .execute(&mut **transaction)
+                .await?;
+            if deleted.rows_affected() == 0 {
+                return Ok(None);
+            }
+            deleted
+        }
+    };
+    removed.conversations = deleted.rows_affected();
+    Ok(Some(removed))
+}
+
+/// Rolls back, logging a failure instead of returning it, because the caller
+/// is already returning the error that made it roll back.
+async fn roll_back(transaction: Transaction<'static, Sqlite>) {
+    if let Err(error) = transaction.rollback().await {
+        tracing::warn!(%error, "SQLite rollback failed");
+    }
+}
