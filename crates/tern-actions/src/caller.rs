@@ -24,7 +24,7 @@ pub struct CallerConfig {
     /// The tenant's HMAC key. It must not be empty: a server without a
     /// configured key should generate a random one at start-up.
     pub hmac_key: Vec<u8>,
-    /// Limit for one call, from sending the request to the end of the
+    /// Time limit for one call, from connecting to the end of the
     /// response body.
     pub timeout: Duration,
     /// Largest response body accepted, in bytes.
@@ -49,7 +49,10 @@ impl CallerConfig {
 impl fmt::Debug for CallerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallerConfig")
-            .field("hmac_key", &format_args!("<{} bytes, redacted>", self.hmac_key.len()))
+            .field(
+                "hmac_key",
+                &format_args!("<{} bytes, redacted>", self.hmac_key.len()),
+            )
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_request_bytes", &self.max_request_bytes)
@@ -60,7 +63,9 @@ impl fmt::Debug for CallerConfig {
 /// Errors in setting up an [`ActionCaller`] or compiling action schemas.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
-    #[error("the HMAC key is empty: configure the tenant key, or generate a random key at start-up")]
+    #[error(
+        "the HMAC key is empty: configure the tenant key, or generate a random key at start-up"
+    )]
     EmptyKey,
     #[error("invalid caller configuration: {0}")]
     InvalidConfig(&'static str),
@@ -70,11 +75,12 @@ pub enum ActionError {
     InvalidSchema { action: String, message: String },
 }
 
-/// What one webhook call produced, for the engine and for metrics.
+/// Outcome of one webhook call with its status, latency and failure kind.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallReport {
     pub outcome: ActionOutcome,
-    /// HTTP status of the response, when one arrived.
+    /// HTTP status of the response. `None` when no response arrived, and
+    /// after a timeout.
     pub status: Option<u16>,
     /// Time from the start of the call to its outcome.
     pub latency: Duration,
@@ -121,10 +127,14 @@ impl ActionCaller {
             return Err(ActionError::EmptyKey);
         }
         if config.timeout.is_zero() {
-            return Err(ActionError::InvalidConfig("timeout must be greater than zero"));
+            return Err(ActionError::InvalidConfig(
+                "timeout must be greater than zero",
+            ));
         }
         if config.max_response_bytes == 0 || config.max_request_bytes == 0 {
-            return Err(ActionError::InvalidConfig("body limits must be greater than zero"));
+            return Err(ActionError::InvalidConfig(
+                "body limits must be greater than zero",
+            ));
         }
 
         // Redirects are not followed: a 301 or 302 would turn the POST into
@@ -132,7 +142,6 @@ impl ActionCaller {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout)
-            .timeout(config.timeout)
             .user_agent(concat!("tern-actions/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(ActionError::Client)?;
@@ -154,10 +163,13 @@ impl ActionCaller {
             .actions
             .values()
             .filter_map(|action| {
-                self.schemas.validator(action).err().map(|message| ActionError::InvalidSchema {
-                    action: action.name.clone(),
-                    message,
-                })
+                self.schemas
+                    .validator(action)
+                    .err()
+                    .map(|message| ActionError::InvalidSchema {
+                        action: action.name.clone(),
+                        message,
+                    })
             })
             .collect()
     }
@@ -174,10 +186,7 @@ impl ActionCaller {
 
         let result = match self.check_parameters(action, parameters) {
             Ok(()) => {
-                let mut payload = Map::new();
-                payload.insert("action_name".to_string(), Value::String(action.name.clone()));
-                payload.insert("parameters".to_string(), Value::Object(parameters.clone()));
-                payload.insert("timestamp".to_string(), Value::from(unix_seconds()));
+                let payload = request_payload(action, parameters.clone(), false);
                 self.send(action, payload, false).await
             }
             Err(failure) => Err(failure),
@@ -193,31 +202,42 @@ impl ActionCaller {
         let started = Instant::now();
         tracing::debug!(action = %action.name, "sending registration test call");
 
-        let mut payload = Map::new();
-        payload.insert("action_name".to_string(), Value::String(action.name.clone()));
-        payload.insert("parameters".to_string(), Value::Object(Map::new()));
-        payload.insert("test".to_string(), Value::Bool(true));
-        payload.insert("timestamp".to_string(), Value::from(unix_seconds()));
+        let payload = request_payload(action, Map::new(), true);
         let result = self.send(action, payload, true).await;
         report(action, started, result)
     }
 
-    fn check_parameters(&self, action: &ActionDef, parameters: &Map<String, Value>) -> Result<(), Failure> {
+    fn check_parameters(
+        &self,
+        action: &ActionDef,
+        parameters: &Map<String, Value>,
+    ) -> Result<(), Failure> {
         let validator = self.schemas.validator(action).map_err(|message| {
             Failure::new(
                 "invalid_schema",
-                format!("json_schema of action `{}` is not a valid JSON Schema: {message}", action.name),
+                format!(
+                    "json_schema of action `{}` is not a valid JSON Schema: {message}",
+                    action.name
+                ),
             )
         })?;
         schema::check_parameters(&validator, parameters).map_err(|violations| {
             Failure::new(
                 "invalid_parameters",
-                format!("invalid parameters for action `{}`: {violations}", action.name),
+                format!(
+                    "invalid parameters for action `{}`: {violations}",
+                    action.name
+                ),
             )
         })
     }
 
-    async fn send(&self, action: &ActionDef, payload: Map<String, Value>, test: bool) -> Result<Reply, Failure> {
+    async fn send(
+        &self,
+        action: &ActionDef,
+        payload: Map<String, Value>,
+        test: bool,
+    ) -> Result<Reply, Failure> {
         let body = signed_body(&self.hmac_key, payload);
         if body.len() > self.max_request_bytes {
             return Err(Failure::new(
@@ -231,28 +251,37 @@ impl ActionCaller {
             ));
         }
 
-        let request = self.client.post(&action.webhook_url).header(CONTENT_TYPE, "application/json").body(body);
+        let request = self
+            .client
+            .post(&action.webhook_url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
 
-        // The client's own timeout covers the same span; this bound also
-        // holds if a future reqwest stops applying it to the body.
+        // One bound covers connecting, sending and reading the whole body.
         match tokio::time::timeout(self.timeout, self.exchange(request, test)).await {
             Ok(result) => result,
             Err(_) => Err(timeout_failure(self.timeout)),
         }
     }
 
-    async fn exchange(&self, request: reqwest::RequestBuilder, test: bool) -> Result<Reply, Failure> {
-        let mut response = request.send().await.map_err(|error| self.send_failure(&error))?;
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        test: bool,
+    ) -> Result<Reply, Failure> {
+        let mut response = request
+            .send()
+            .await
+            .map_err(|error| self.send_failure(&error))?;
         let status = response.status();
         let body = match reply::read_limited(&mut response, self.max_response_bytes).await {
             Ok(body) => body,
             Err(ReadError::TooLarge) => {
-                let message =
-                    format!("webhook response body exceeds the limit of {} bytes", self.max_response_bytes);
+                let message = format!(
+                    "webhook response body exceeds the limit of {} bytes",
+                    self.max_response_bytes
+                );
                 return Err(Failure::new("too_large", message).with_status(status));
-            }
-            Err(ReadError::Failed(error)) if error.is_timeout() => {
-                return Err(timeout_failure(self.timeout).with_status(status));
             }
             Err(ReadError::Failed(error)) => {
                 let message = format!("failed to read the webhook response{}", causes(&error));
@@ -263,8 +292,12 @@ impl ActionCaller {
         if !status.is_success() {
             return Err(reply::status_failure(status, &body));
         }
-        let result = reply::interpret(&body, test).map_err(|failure| failure.with_status(status))?;
-        Ok(Reply { status: status.as_u16(), result })
+        let result =
+            reply::interpret(&body, test).map_err(|failure| failure.with_status(status))?;
+        Ok(Reply {
+            status: status.as_u16(),
+            result,
+        })
     }
 
     fn send_failure(&self, error: &reqwest::Error) -> Failure {
@@ -274,15 +307,24 @@ impl ActionCaller {
         } else if error.is_builder() {
             Failure::new("connect", format!("invalid webhook URL{causes}"))
         } else if error.is_connect() {
-            Failure::new("connect", format!("failed to connect to the webhook{causes}"))
+            Failure::new(
+                "connect",
+                format!("failed to connect to the webhook{causes}"),
+            )
         } else {
-            Failure::new("connect", format!("failed to send the request to the webhook{causes}"))
+            Failure::new(
+                "connect",
+                format!("failed to send the request to the webhook{causes}"),
+            )
         }
     }
 }
 
 fn timeout_failure(timeout: Duration) -> Failure {
-    Failure::new("timeout", format!("webhook did not answer within {} ms", timeout.as_millis()))
+    Failure::new(
+        "timeout",
+        format!("webhook timed out after {} ms", timeout.as_millis()),
+    )
 }
 
 /// Formats the causes of a reqwest error as `: cause: cause`. reqwest's own
@@ -306,7 +348,9 @@ fn report(action: &ActionDef, started: Instant, result: Result<Reply, Failure>) 
         Ok(reply) => {
             tracing::debug!(action = %action.name, status = reply.status, latency_ms, "action webhook succeeded");
             CallReport {
-                outcome: ActionOutcome::Success { result: reply.result },
+                outcome: ActionOutcome::Success {
+                    result: reply.result,
+                },
                 status: Some(reply.status),
                 latency,
                 error_kind: None,
@@ -322,7 +366,9 @@ fn report(action: &ActionDef, started: Instant, result: Result<Reply, Failure>) 
                 "action webhook failed"
             );
             CallReport {
-                outcome: ActionOutcome::Failure { error: failure.message },
+                outcome: ActionOutcome::Failure {
+                    error: failure.message,
+                },
                 status: failure.status,
                 latency,
                 error_kind: Some(failure.kind),
@@ -331,8 +377,30 @@ fn report(action: &ActionDef, started: Instant, result: Result<Reply, Failure>) 
     }
 }
 
+/// Builds the request object without its signature.
+fn request_payload(
+    action: &ActionDef,
+    parameters: Map<String, Value>,
+    test: bool,
+) -> Map<String, Value> {
+    let mut payload = Map::new();
+    payload.insert(
+        "action_name".to_string(),
+        Value::String(action.name.clone()),
+    );
+    payload.insert("parameters".to_string(), Value::Object(parameters));
+    if test {
+        payload.insert("test".to_string(), Value::Bool(true));
+    }
+    payload.insert("timestamp".to_string(), Value::from(unix_seconds()));
+    payload
+}
+
 fn unix_seconds() -> u64 {
-    // A clock before 1970 is a broken host; 0 then makes webhooks that check
-    // freshness reject the call instead of crashing here.
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).unwrap_or(0)
+    // A clock before 1970 yields 0, so webhooks that check freshness reject
+    // the call instead of Tern panicking here.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
 }

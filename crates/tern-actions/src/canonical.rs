@@ -17,11 +17,12 @@
 //!   `/`, `<`, `>` and `&` are written as they are.
 //! - Integers that fit in `i64` or `u64` are written in decimal.
 //! - Other numbers are `f64` values written as Python's `repr(float)` writes
-//!   them: the shortest digits that parse back to the same value, in decimal
-//!   notation with at least one digit after the point (`2.0`, `0.0001`) while
-//!   the decimal exponent is from -4 to 15, and otherwise in exponent notation
-//!   with a sign and at least two exponent digits (`1e-05`, `1.5e+16`).
-//!   Python reads such a number back as a float and writes the same text.
+//!   them, with the shortest digits that parse back to the same value. While
+//!   the decimal exponent is from -4 to 15 they are in decimal notation with
+//!   at least one digit after the point (`2.0`, `0.0001`). Otherwise they are
+//!   in exponent notation with a sign and at least two exponent digits
+//!   (`1e-05`, `1.5e+16`). Python reads such a number back as a float and
+//!   writes the same text.
 //! - `true`, `false` and `null` as usual.
 
 use std::fmt::Write as _;
@@ -115,7 +116,11 @@ fn write_number(out: &mut String, number: &Number) {
 /// Writes a finite `value` the way Python's `repr(float)` does.
 fn write_python_float(out: &mut String, value: f64) {
     if value == 0.0 {
-        out.push_str(if value.is_sign_negative() { "-0.0" } else { "0.0" });
+        out.push_str(if value.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        });
         return;
     }
 
@@ -155,7 +160,10 @@ fn write_decimal_notation(out: &mut String, digits: &str, exponent: i32) {
     let integer_digits = exponent + 1;
     if integer_digits <= 0 {
         out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', integer_digits.unsigned_abs() as usize));
+        out.extend(std::iter::repeat_n(
+            '0',
+            integer_digits.unsigned_abs() as usize,
+        ));
         out.push_str(digits);
         return;
     }
@@ -185,7 +193,10 @@ mod tests {
     #[test]
     fn keys_sorted_at_every_depth() {
         let value = json!({"b": 1, "a": {"z": [ {"y": 1, "x": 2} ], "m": null}});
-        assert_eq!(canonical_json(&value), r#"{"a":{"m":null,"z":[{"x":2,"y":1}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"m":null,"z":[{"x":2,"y":1}]},"b":1}"#
+        );
     }
 
     #[test]
@@ -201,7 +212,10 @@ mod tests {
     fn strings_escaped_like_python() {
         let cases = [
             ("plain", r#""plain""#),
-            ("quote \" backslash \\ slash /", r#""quote \" backslash \\ slash /""#),
+            (
+                "quote \" backslash \\ slash /",
+                r#""quote \" backslash \\ slash /""#,
+            ),
             ("\u{8}\u{c}\n\r\t", r#""\b\f\n\r\t""#),
             ("\u{0}\u{1f}\u{7f}", r#""\u0000\u001f\u007f""#),
             ("<a href='x'>&</a>", r#""<a href='x'>&</a>""#),
@@ -252,6 +266,9 @@ mod tests {
 
     #[test]
     fn empty_containers() {
-        assert_eq!(canonical_json(&json!({"a": {}, "b": []})), r#"{"a":{},"b":[]}"#);
+        assert_eq!(
+            canonical_json(&json!({"a": {}, "b": []})),
+            r#"{"a":{},"b":[]}"#
+        );
     }
 }

@@ -3,10 +3,10 @@
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
-/// Longest excerpt of a response body quoted in an error message, in characters.
+/// Maximum length of a response body excerpt in an error message, in characters.
 const EXCERPT_CHARS: usize = 120;
 
-/// Why a call failed, before it becomes a [`crate::CallReport`].
+/// A call failure, before it becomes a [`crate::CallReport`].
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) kind: &'static str,
@@ -16,7 +16,11 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        Self { kind, status: None, message: message.into() }
+        Self {
+            kind,
+            status: None,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
@@ -25,7 +29,7 @@ impl Failure {
     }
 }
 
-/// Why [`read_limited`] stopped before the end of the body.
+/// Failure of [`read_limited`] before the end of the body.
 pub(crate) enum ReadError {
     TooLarge,
     Failed(reqwest::Error),
@@ -33,8 +37,14 @@ pub(crate) enum ReadError {
 
 /// Reads the response body, stopping as soon as it grows beyond
 /// `max_bytes`, so an oversized body is never held in memory whole.
-pub(crate) async fn read_limited(response: &mut Response, max_bytes: usize) -> Result<Vec<u8>, ReadError> {
-    if response.content_length().is_some_and(|length| length > max_bytes as u64) {
+pub(crate) async fn read_limited(
+    response: &mut Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_bytes as u64)
+    {
         return Err(ReadError::TooLarge);
     }
 
@@ -85,7 +95,10 @@ pub(crate) fn interpret(body: &[u8], test: bool) -> Result<Value, Failure> {
         Err(error) => {
             return Err(Failure::new(
                 "invalid_response",
-                format!("webhook response is not valid JSON ({error}): `{}`", excerpt(body)),
+                format!(
+                    "webhook response is not valid JSON ({error}): `{}`",
+                    excerpt(body)
+                ),
             ));
         }
     };
@@ -97,7 +110,10 @@ pub(crate) fn interpret(body: &[u8], test: bool) -> Result<Value, Failure> {
         Some(other) => {
             return Err(Failure::new(
                 "invalid_response",
-                format!("`error` in the webhook response must be a string, got {}", json_type(other)),
+                format!(
+                    "`error` in the webhook response must be a string, got {}",
+                    json_type(other)
+                ),
             ));
         }
     }
@@ -107,7 +123,10 @@ pub(crate) fn interpret(body: &[u8], test: bool) -> Result<Value, Failure> {
         None if test => Ok(Value::Null),
         None => Err(Failure::new(
             "invalid_response",
-            format!("webhook response has no `result` member: `{}`", excerpt(body)),
+            format!(
+                "webhook response has no `result` member: `{}`",
+                excerpt(body)
+            ),
         )),
     }
 }
@@ -140,7 +159,10 @@ mod tests {
 
     #[test]
     fn string_result_accepted() {
-        assert_eq!(interpret(br#"{"result":"done","error":""}"#, false).unwrap(), json!("done"));
+        assert_eq!(
+            interpret(br#"{"result":"done","error":""}"#, false).unwrap(),
+            json!("done")
+        );
     }
 
     #[test]
@@ -195,9 +217,15 @@ mod tests {
 
     #[test]
     fn status_failure_includes_error_text() {
-        let failure = status_failure(StatusCode::BAD_GATEWAY, br#"{"result":"","error":"upstream down"}"#);
+        let failure = status_failure(
+            StatusCode::BAD_GATEWAY,
+            br#"{"result":"","error":"upstream down"}"#,
+        );
         assert_eq!(failure.kind, "http_status");
         assert_eq!(failure.status, Some(502));
-        assert_eq!(failure.message, "webhook returned HTTP 502 Bad Gateway: upstream down");
+        assert_eq!(
+            failure.message,
+            "webhook returned HTTP 502 Bad Gateway: upstream down"
+        );
     }
 }

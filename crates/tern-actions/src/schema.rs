@@ -12,7 +12,7 @@ use jsonschema::{ValidationError, Validator};
 use serde_json::{Map, Value};
 use tern_flow::actions::ActionDef;
 
-/// Most schema violations listed in one error message.
+/// Maximum number of schema violations listed in one error message.
 const MAX_LISTED_VIOLATIONS: usize = 5;
 
 #[derive(Default)]
@@ -36,10 +36,15 @@ impl SchemaCache {
             return Ok(Arc::clone(&entry.validator));
         }
 
-        let validator = Arc::new(jsonschema::validator_for(&action.json_schema).map_err(|error| error.to_string())?);
+        let validator = Arc::new(
+            jsonschema::validator_for(&action.json_schema).map_err(|error| error.to_string())?,
+        );
         compiled.insert(
             action.name.clone(),
-            CompiledSchema { schema: action.json_schema.clone(), validator: Arc::clone(&validator) },
+            CompiledSchema {
+                schema: action.json_schema.clone(),
+                validator: Arc::clone(&validator),
+            },
         );
         Ok(validator)
     }
@@ -49,7 +54,10 @@ impl SchemaCache {
 ///
 /// The description names the parameter and the rule but never the value,
 /// because parameter values are user data and the message is logged.
-pub(crate) fn check_parameters(validator: &Validator, parameters: &Map<String, Value>) -> Result<(), String> {
+pub(crate) fn check_parameters(
+    validator: &Validator,
+    parameters: &Map<String, Value>,
+) -> Result<(), String> {
     let instance = Value::Object(parameters.clone());
     let mut violations: Vec<String> = Vec::new();
     for error in validator.iter_errors(&instance) {
@@ -76,12 +84,18 @@ fn describe(error: &ValidationError<'_>) -> String {
     match error.kind() {
         ValidationErrorKind::Required { property } => match property.as_str() {
             Some(name) if subject.is_none() => format!("missing required parameter `{name}`"),
-            Some(name) => format!("missing required field `{name}` in {}", placeholder(&subject)),
+            Some(name) => format!(
+                "missing required field `{name}` in {}",
+                placeholder(&subject)
+            ),
             None => format!("missing required parameter {property}"),
         },
         ValidationErrorKind::AdditionalProperties { unexpected } if subject.is_none() => {
             let names: Vec<String> = unexpected.iter().map(|name| format!("`{name}`")).collect();
-            format!("unexpected parameter {} (the schema sets `additionalProperties: false`)", names.join(", "))
+            format!(
+                "unexpected parameter {} (the schema sets `additionalProperties: false`)",
+                names.join(", ")
+            )
         }
         _ => error.masked_with(placeholder(&subject)).to_string(),
     }
@@ -90,8 +104,16 @@ fn describe(error: &ValidationError<'_>) -> String {
 /// Names the failing part of the parameters as a dotted path, such as
 /// `address.city` or `items.0`. `None` is the parameter object itself.
 fn subject_of(error: &ValidationError<'_>) -> Option<String> {
-    let segments: Vec<String> = error.instance_path().segments().map(|segment| segment.to_string()).collect();
-    if segments.is_empty() { None } else { Some(segments.join(".")) }
+    let segments: Vec<String> = error
+        .instance_path()
+        .segments()
+        .map(|segment| segment.to_string())
+        .collect();
+    if segments.is_empty() {
+        None
+    } else {
+        Some(segments.join("."))
+    }
 }
 
 fn placeholder(subject: &Option<String>) -> String {
@@ -120,7 +142,9 @@ mod tests {
     fn check(schema: Value, parameters: Value) -> Result<(), String> {
         let cache = SchemaCache::default();
         let validator = cache.validator(&action(schema)).unwrap();
-        let Value::Object(parameters) = parameters else { unreachable!() };
+        let Value::Object(parameters) = parameters else {
+            unreachable!()
+        };
         check_parameters(&validator, &parameters)
     }
 
@@ -138,7 +162,13 @@ mod tests {
 
     #[test]
     fn valid_parameters_pass() {
-        assert_eq!(check(plate_schema(), json!({"plate_number": "ABC123", "year": 2020})), Ok(()));
+        assert_eq!(
+            check(
+                plate_schema(),
+                json!({"plate_number": "ABC123", "year": 2020})
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -149,7 +179,11 @@ mod tests {
 
     #[test]
     fn wrong_type_named_without_value() {
-        let message = check(plate_schema(), json!({"plate_number": "ABC123", "year": "secret-2020"})).unwrap_err();
+        let message = check(
+            plate_schema(),
+            json!({"plate_number": "ABC123", "year": "secret-2020"}),
+        )
+        .unwrap_err();
         assert!(message.contains("parameter `year`"), "{message}");
         assert!(message.contains("integer"), "{message}");
         assert!(!message.contains("secret-2020"), "{message}");
@@ -157,14 +191,22 @@ mod tests {
 
     #[test]
     fn nested_violation_uses_dotted_path() {
-        let message = check(plate_schema(), json!({"plate_number": "ABC123", "owner": {}})).unwrap_err();
+        let message = check(
+            plate_schema(),
+            json!({"plate_number": "ABC123", "owner": {}}),
+        )
+        .unwrap_err();
         assert_eq!(message, "missing required field `id` in parameter `owner`");
     }
 
     #[test]
     fn several_violations_listed() {
-        let message = check(plate_schema(), json!({"plate_number": "AB", "year": 1.5})).unwrap_err();
-        assert!(message.contains("parameter `plate_number` is shorter than 3 characters"), "{message}");
+        let message =
+            check(plate_schema(), json!({"plate_number": "AB", "year": 1.5})).unwrap_err();
+        assert!(
+            message.contains("parameter `plate_number` is shorter than 3 characters"),
+            "{message}"
+        );
         assert!(message.contains("parameter `year`"), "{message}");
         assert!(!message.contains("\"AB\""), "{message}");
     }
@@ -173,13 +215,18 @@ mod tests {
     fn additional_properties_named() {
         let schema = json!({"type": "object", "properties": {}, "additionalProperties": false});
         let message = check(schema, json!({"extra": 1})).unwrap_err();
-        assert!(message.contains("unexpected parameter `extra`"), "{message}");
+        assert!(
+            message.contains("unexpected parameter `extra`"),
+            "{message}"
+        );
     }
 
     #[test]
     fn invalid_schema_rejected() {
         let cache = SchemaCache::default();
-        let error = cache.validator(&action(json!({"type": "strng"}))).unwrap_err();
+        let error = cache
+            .validator(&action(json!({"type": "strng"})))
+            .unwrap_err();
         assert!(!error.is_empty());
     }
 
@@ -189,7 +236,9 @@ mod tests {
         let first = cache.validator(&action(json!({"type": "object"}))).unwrap();
         let again = cache.validator(&action(json!({"type": "object"}))).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
-        let changed = cache.validator(&action(json!({"type": "object", "required": ["a"]}))).unwrap();
+        let changed = cache
+            .validator(&action(json!({"type": "object", "required": ["a"]})))
+            .unwrap();
         assert!(!Arc::ptr_eq(&first, &changed));
     }
 }

@@ -37,7 +37,7 @@ pub fn signed_body(key: &[u8], mut payload: Map<String, Value>) -> String {
     canonical_json(&payload)
 }
 
-/// Reasons [`verify`] rejects a request body.
+/// Errors returned by [`verify`].
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("request body is not valid JSON: {0}")]
@@ -58,6 +58,15 @@ pub enum VerifyError {
 /// JSON of the rest and compares it in constant time. It does not check
 /// `timestamp`: a webhook that must resist replayed requests should also
 /// reject timestamps older than a few minutes.
+///
+/// ```
+/// use serde_json::json;
+///
+/// let payload = json!({"action_name": "check_fine", "parameters": {}, "timestamp": 1645123456});
+/// let body = tern_actions::signed_body(b"tenant-key", payload.as_object().unwrap().clone());
+/// assert!(tern_actions::verify(b"tenant-key", body.as_bytes()).is_ok());
+/// assert!(tern_actions::verify(b"other-key", body.as_bytes()).is_err());
+/// ```
 pub fn verify(key: &[u8], body: &[u8]) -> Result<(), VerifyError> {
     let value: Value = serde_json::from_slice(body).map_err(VerifyError::InvalidJson)?;
     let Value::Object(mut payload) = value else {
@@ -145,25 +154,46 @@ mod tests {
     #[test]
     fn verify_rejects_wrong_key() {
         let body = signed_body(KEY, payload());
-        assert!(matches!(verify(b"other-key", body.as_bytes()), Err(VerifyError::Mismatch)));
+        assert!(matches!(
+            verify(b"other-key", body.as_bytes()),
+            Err(VerifyError::Mismatch)
+        ));
     }
 
     #[test]
     fn verify_rejects_tampered_body() {
         let body = signed_body(KEY, payload()).replace("ABC 123", "XYZ 999");
-        assert!(matches!(verify(KEY, body.as_bytes()), Err(VerifyError::Mismatch)));
+        assert!(matches!(
+            verify(KEY, body.as_bytes()),
+            Err(VerifyError::Mismatch)
+        ));
     }
 
     #[test]
     fn verify_rejects_malformed_input() {
-        assert!(matches!(verify(KEY, b"{"), Err(VerifyError::InvalidJson(_))));
+        assert!(matches!(
+            verify(KEY, b"{"),
+            Err(VerifyError::InvalidJson(_))
+        ));
         assert!(matches!(verify(KEY, b"[1]"), Err(VerifyError::NotAnObject)));
-        assert!(matches!(verify(KEY, b"{\"a\":1}"), Err(VerifyError::MissingSignature)));
+        assert!(matches!(
+            verify(KEY, b"{\"a\":1}"),
+            Err(VerifyError::MissingSignature)
+        ));
         let short = br#"{"a":1,"signature":"abcd"}"#;
-        assert!(matches!(verify(KEY, short), Err(VerifyError::MalformedSignature)));
+        assert!(matches!(
+            verify(KEY, short),
+            Err(VerifyError::MalformedSignature)
+        ));
         let not_hex = format!(r#"{{"a":1,"signature":"{}"}}"#, "z".repeat(64));
-        assert!(matches!(verify(KEY, not_hex.as_bytes()), Err(VerifyError::MalformedSignature)));
+        assert!(matches!(
+            verify(KEY, not_hex.as_bytes()),
+            Err(VerifyError::MalformedSignature)
+        ));
         let number = br#"{"a":1,"signature":7}"#;
-        assert!(matches!(verify(KEY, number), Err(VerifyError::MalformedSignature)));
+        assert!(matches!(
+            verify(KEY, number),
+            Err(VerifyError::MalformedSignature)
+        ));
     }
 }

@@ -39,6 +39,11 @@ pub struct ValidateArgs {
 
 #[derive(clap::Args)]
 pub struct TestArgs {
+    /// Send each turn through a mock LLM server on loopback, so the prompt,
+    /// the provider client and the output checks take part, and report the
+    /// LLM calls per user message.
+    #[arg(long)]
+    pub mock_llm: bool,
     /// Conversation test files or directories of them.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,

@@ -53,11 +53,12 @@ fn validate_broken_files_exits_one_with_positions() {
         "validate",
         "--actions",
         "tests/fixtures/actions/invalid_actions.yml",
-        "tests/fixtures/invalid",
+        "tests/fixtures/invalid/unknown_next_target.yml",
     ]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    assert!(text.contains("error[unknown_step]: tests/fixtures/invalid/"), "{text}");
+    let expected = "error[unknown_step]: tests/fixtures/invalid/unknown_next_target.yml:";
+    assert!(text.contains(expected), "{text}");
 }
 
 #[test]
@@ -87,6 +88,17 @@ fn conversation_tests_pass() {
     let output = tern(&["test", "examples/municipal/tests", "tests/conversations"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(stdout(&output).contains(" 0 failed"), "{}", stdout(&output));
+}
+
+/// The same conversations through a mock LLM server over HTTP: the prompt,
+/// the provider client and the output checks take part, and every user
+/// message costs exactly one LLM call.
+#[test]
+fn conversation_tests_pass_through_mock_llm() {
+    let output = tern(&["test", "--mock-llm", "examples/municipal/tests", "tests/conversations"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("(1.000 per message)"), "{text}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 pub mod format;
 mod compare;
 mod runner;
+mod scripted;
 
 pub use format::{read_test_file, TestCase, TestFile};
-pub use runner::{run_file, Assistant, FileReport, TestReport, TurnFailure};
+pub use runner::{run_file, Assistant, FileReport, Mode, TestReport, TurnFailure};

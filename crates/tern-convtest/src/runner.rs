@@ -1,13 +1,31 @@
-//! Running conversation tests against the engine.
+//! Running conversation tests. Every turn goes through the same pipeline as
+//! the server ([`tern_understand::run_turn`]): the context is built, the
+//! commands are checked, the engine runs and its needs are met. Only the
+//! source of the commands differs by [`Mode`].
 
 use std::path::{Path, PathBuf};
 
-use tern_engine::{ActionOutcome, BotMessage, Command, DialogueState, Engine, Event, Need, Responses};
+use serde_json::{json, Map, Value};
+use tern_engine::{ActionOutcome, Command, DialogueState, Engine, Responses};
 use tern_flow::actions::{load_actions, ActionRegistry};
 use tern_flow::FlowSet;
+use tern_understand::context::HistoryTurn;
+use tern_understand::turn::{run_turn, ActionRunner, TurnInput};
 
 use crate::compare::compare_turn;
 use crate::format::{read_test_file, TestCase, TestFile, Turn};
+use crate::scripted::{file_values, mock_understander, Scripted};
+
+/// Where a turn's commands come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Straight from the test file.
+    Direct,
+    /// From a mock LLM server on loopback, over HTTP, scripted with the
+    /// test file's commands: the provider client, the prompt and the output
+    /// parser all take part.
+    MockLlm,
+}
 
 /// Flows, actions and engine messages that a test file runs against.
 pub struct Assistant {
@@ -21,7 +39,8 @@ impl Assistant {
     /// instead of running the tests.
     pub fn load(file: &TestFile) -> Result<Assistant, String> {
         let loaded = tern_flow::load_paths(&file.flows).map_err(|e| e.to_string())?;
-        let mut problems: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
+        let mut problems: Vec<String> =
+            loaded.diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
         let actions = match &file.actions {
             Some(path) => {
                 let (registry, diagnostics) = load_actions(path).map_err(|e| e.to_string())?;
@@ -62,12 +81,17 @@ fn read_responses(path: &Path) -> Result<Responses, String> {
 }
 
 /// The results of one test file.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FileReport {
     pub path: PathBuf,
     /// Set when the file or its assistant could not be loaded.
     pub error: Option<String>,
     pub tests: Vec<TestReport>,
+    /// User messages sent and LLM calls made for them (mock mode only).
+    pub user_messages: usize,
+    pub llm_calls: usize,
+    /// Turns that needed more than one LLM call: test name, turn, calls.
+    pub multi_call_turns: Vec<(String, usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -92,78 +116,142 @@ pub struct TurnFailure {
     pub details: Vec<String>,
 }
 
-pub fn run_file(path: &Path) -> FileReport {
+pub fn run_file(path: &Path, mode: Mode) -> FileReport {
+    let mut report = FileReport { path: path.to_path_buf(), ..Default::default() };
     let file = match read_test_file(path) {
         Ok(file) => file,
-        Err(error) => return FileReport { path: path.to_path_buf(), error: Some(error.to_string()), tests: Vec::new() },
+        Err(error) => return FileReport { error: Some(error.to_string()), ..report },
     };
     let assistant = match Assistant::load(&file) {
         Ok(assistant) => assistant,
-        Err(error) => return FileReport { path: path.to_path_buf(), error: Some(error), tests: Vec::new() },
+        Err(error) => return FileReport { error: Some(error), ..report },
     };
-    let tests = file.tests.iter().map(|test| run_test(&assistant, test)).collect();
-    FileReport { path: path.to_path_buf(), error: None, tests }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return FileReport { error: Some(format!("cannot start the async runtime: {error}")), ..report },
+    };
+    for test in &file.tests {
+        let result = runtime.block_on(run_test(&assistant, test, mode, &mut report));
+        report.tests.push(result);
+    }
+    report
 }
 
-fn run_test(assistant: &Assistant, test: &TestCase) -> TestReport {
+async fn run_test(assistant: &Assistant, test: &TestCase, mode: Mode, report: &mut FileReport) -> TestReport {
     let mut state = DialogueState { slots: test.slots.clone(), ..Default::default() };
+    let mut history: Vec<HistoryTurn> = Vec::new();
     let mut failures = Vec::new();
     for (index, turn) in test.turns.iter().enumerate() {
-        let result = run_turn(assistant, state, turn);
-        let mut details = result.problems;
-        details.extend(compare_turn(turn, &result.state, &result.messages, &result.events));
+        let (next_state, mut details, calls) = run_one(assistant, state, &history, turn, mode).await;
+        if mode == Mode::MockLlm {
+            report.user_messages += 1;
+            report.llm_calls += calls;
+            if calls > 1 {
+                report.multi_call_turns.push((test.name.clone(), index + 1, calls));
+            }
+        }
+        history.push(HistoryTurn::user(turn.user.clone()));
+        state = next_state.state;
+        for message in &next_state.messages {
+            history.push(HistoryTurn::bot(message.text.clone()));
+        }
+        details.extend(compare_turn(turn, &state, &next_state.messages, &next_state.events));
         if !details.is_empty() {
             failures.push(TurnFailure { turn: index + 1, line: turn.line, user: turn.user.clone(), details });
         }
-        state = result.state;
     }
     TestReport { name: test.name.clone(), line: test.line, failures }
 }
 
-struct TurnResult {
+async fn run_one(
+    assistant: &Assistant,
     state: DialogueState,
-    messages: Vec<BotMessage>,
-    events: Vec<Event>,
-    problems: Vec<String>,
+    history: &[HistoryTurn],
+    turn: &Turn,
+    mode: Mode,
+) -> (tern_understand::TurnOutput, Vec<String>, usize) {
+    let engine = assistant.engine();
+    let stubs = Stubs { turn, missing: std::sync::Mutex::new(Vec::new()) };
+    let (commands, uploads) = file_values(&turn.commands);
+    let input = TurnInput { message: &turn.user, history, extra_commands: uploads };
+    let mut problems = Vec::new();
+    let output = match mode {
+        Mode::Direct => {
+            let scripted = Scripted::new(commands, turn);
+            run_turn(&engine, &scripted, &stubs, state, input).await
+        }
+        Mode::MockLlm => match mock_understander(&commands, turn, &upcoming(&engine, &state, &commands)).await {
+            Ok((understander, server)) => {
+                let output = run_turn(&engine, &understander, &stubs, state, input).await;
+                server.shutdown().await;
+                output
+            }
+            Err(error) => {
+                problems.push(error);
+                return (empty_output(state), problems, 0);
+            }
+        },
+    };
+    if let Some(failure) = &output.failure {
+        problems.push(format!("the turn failed: {failure:?}"));
+    }
+    problems.extend(stubs.missing.into_inner().unwrap_or_default());
+    let calls = output.calls.len();
+    (output, problems, calls)
 }
 
-/// Most needs (action calls, judgements) one turn may raise; more means the
-/// flows loop through actions.
-const MAX_NEEDS_PER_TURN: usize = 100;
-
-fn run_turn(assistant: &Assistant, state: DialogueState, turn: &Turn) -> TurnResult {
-    let engine = assistant.engine();
-    let mut commands = turn.commands.clone();
-    commands.extend(turn.judgements.iter().map(|(k, v)| Command::Judge { condition: k.clone(), value: *v }));
-    let mut outcome = engine.handle(state, &commands);
-    let mut messages = std::mem::take(&mut outcome.messages);
-    let mut events = std::mem::take(&mut outcome.events);
-    let mut problems = Vec::new();
-    let mut needs = 0;
-    while let Some(need) = outcome.need.take() {
-        needs += 1;
-        if needs > MAX_NEEDS_PER_TURN {
-            problems.push(format!("the turn raised more than {MAX_NEEDS_PER_TURN} action calls or judgements"));
-            break;
+/// Conditions a model would judge with this message: those after the open
+/// question, and those after the first question of a flow it starts.
+fn upcoming(engine: &Engine<'_>, state: &DialogueState, commands: &[Command]) -> Vec<String> {
+    let mut conditions = engine.upcoming_conditions(state);
+    for command in commands {
+        if let Command::StartFlow { flow } = command
+            && let Some(flow) = engine.flows().flow(flow)
+            && let Some(first) = flow.first_step()
+        {
+            conditions.extend(tern_engine::conditions_after(flow, &first.id));
         }
-        outcome = match need {
-            Need::Action { action, .. } => {
-                let result = turn.actions.get(&action).cloned().unwrap_or_else(|| {
-                    problems.push(format!("action `{action}` was called but the turn has no `actions: {{{action}: ...}}` stub"));
-                    ActionOutcome::Failure { error: "no stub in the test".into() }
-                });
-                engine.action_result(outcome.state, result)
-            }
-            Need::Judgement { conditions } => {
-                let verdicts: Vec<(String, bool)> = conditions
-                    .iter()
-                    .map(|c| (c.clone(), turn.judgements.get(c).copied().unwrap_or(false)))
-                    .collect();
-                engine.judgements(outcome.state, &verdicts)
-            }
-        };
-        messages.append(&mut outcome.messages);
-        events.append(&mut outcome.events);
     }
-    TurnResult { state: outcome.state, messages, events, problems }
+    conditions
+}
+
+fn empty_output(state: DialogueState) -> tern_understand::TurnOutput {
+    tern_understand::TurnOutput {
+        state,
+        commands: Vec::new(),
+        dropped: Vec::new(),
+        messages: Vec::new(),
+        events: Vec::new(),
+        calls: Vec::new(),
+        failure: None,
+    }
+}
+
+/// Action results from the turn's `actions:` stubs.
+struct Stubs<'t> {
+    turn: &'t Turn,
+    missing: std::sync::Mutex<Vec<String>>,
+}
+
+impl ActionRunner for Stubs<'_> {
+    fn run<'a>(
+        &'a self,
+        action: &'a str,
+        _parameters: &'a Map<String, Value>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ActionOutcome> + Send + 'a>> {
+        let result = self.turn.actions.get(action).cloned().unwrap_or_else(|| {
+            let message = format!("action `{action}` was called but the turn has no `actions: {{{action}: ...}}` stub");
+            if let Ok(mut missing) = self.missing.lock() {
+                missing.push(message);
+            }
+            ActionOutcome::Failure { error: "no stub in the test".into() }
+        });
+        Box::pin(async move { result })
+    }
+}
+
+/// The JSON the scripted model answers with for a list of commands.
+pub(crate) fn commands_reply(commands: &[Command]) -> Value {
+    let items: Vec<Value> = commands.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
+    json!({ "commands": items })
 }

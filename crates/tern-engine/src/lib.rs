@@ -24,7 +24,7 @@ pub mod responses;
 pub mod state;
 
 pub use command::{ActionOutcome, Command};
-pub use engine::lookahead::flow_collects;
+pub use engine::lookahead::{conditions_after, flow_collects};
 pub use engine::{BotMessage, Engine, Need, Outcome, MAX_STEPS_PER_TURN};
 pub use event::Event;
 pub use responses::Responses;

@@ -91,7 +91,9 @@ impl Protocol for Anthropic {
                     .filter_map(|block| block.get("text").and_then(Value::as_str))
                     .collect();
                 if texts.is_empty() {
-                    return Err(invalid("the response has neither a tool_use block nor a text block"));
+                    return Err(invalid(
+                        "the response has neither a tool_use block nor a text block",
+                    ));
                 }
                 strip_code_fence(&texts.concat()).to_string()
             }
@@ -101,7 +103,10 @@ impl Protocol for Anthropic {
         let prompt_tokens = token_count(body, "/usage/input_tokens")
             .saturating_add(token_count(body, "/usage/cache_creation_input_tokens"))
             .saturating_add(token_count(body, "/usage/cache_read_input_tokens"));
-        let usage = Usage { prompt_tokens, completion_tokens: token_count(body, "/usage/output_tokens") };
+        let usage = Usage {
+            prompt_tokens,
+            completion_tokens: token_count(body, "/usage/output_tokens"),
+        };
         Ok(Output { text, usage })
     }
 }
@@ -111,7 +116,10 @@ mod tests {
     use super::*;
 
     fn client(mode: StructuredMode) -> Anthropic {
-        Anthropic { model: "claude".into(), mode }
+        Anthropic {
+            model: "claude".into(),
+            mode,
+        }
     }
 
     #[test]
@@ -124,17 +132,29 @@ mod tests {
             "stop_reason": "tool_use",
             "usage": {"input_tokens": 20, "output_tokens": 5, "cache_read_input_tokens": 3},
         });
-        let output = client(StructuredMode::ToolCall).parse_response(&body).unwrap();
+        let output = client(StructuredMode::ToolCall)
+            .parse_response(&body)
+            .unwrap();
         assert_eq!(output.text, "{\"commands\":[]}");
-        assert_eq!(output.usage, Usage { prompt_tokens: 23, completion_tokens: 5 });
+        assert_eq!(
+            output.usage,
+            Usage {
+                prompt_tokens: 23,
+                completion_tokens: 5
+            }
+        );
     }
 
     #[test]
     fn text_blocks_are_joined() {
         let body = json!({"content": [{"type": "text", "text": "{\"a\":"}, {"type": "text", "text": "1}"}]});
-        let output = client(StructuredMode::PromptOnly).parse_response(&body).unwrap();
+        let output = client(StructuredMode::PromptOnly)
+            .parse_response(&body)
+            .unwrap();
         assert_eq!(output.text, "{\"a\":1}");
-        let output = client(StructuredMode::ToolCall).parse_response(&body).unwrap();
+        let output = client(StructuredMode::ToolCall)
+            .parse_response(&body)
+            .unwrap();
         assert_eq!(output.text, "{\"a\":1}");
     }
 
@@ -142,11 +162,19 @@ mod tests {
     fn missing_output_is_invalid() {
         let cases = [
             (json!({}), "no content array"),
-            (json!({"content": []}), "neither a tool_use block nor a text block"),
-            (json!({"content": [], "stop_reason": "max_tokens"}), "raise max_tokens"),
+            (
+                json!({"content": []}),
+                "neither a tool_use block nor a text block",
+            ),
+            (
+                json!({"content": [], "stop_reason": "max_tokens"}),
+                "raise max_tokens",
+            ),
         ];
         for (body, expected) in cases {
-            let error = client(StructuredMode::ToolCall).parse_response(&body).unwrap_err();
+            let error = client(StructuredMode::ToolCall)
+                .parse_response(&body)
+                .unwrap_err();
             assert!(error.to_string().contains(expected), "{error}");
         }
     }
@@ -163,6 +191,9 @@ mod tests {
         };
         let body = client(StructuredMode::ToolCall).request_body(&request);
         assert!(body.get("system").is_none(), "{body}");
-        assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "commands"}));
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "tool", "name": "commands"})
+        );
     }
 }

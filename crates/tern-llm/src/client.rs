@@ -49,7 +49,12 @@ impl<P: Protocol> HttpClient<P> {
             completion_tokens = output.usage.completion_tokens,
             "LLM call finished"
         );
-        Ok(ChatResponse { text: output.text, usage: output.usage, latency, attempts: reply.attempts })
+        Ok(ChatResponse {
+            text: output.text,
+            usage: output.usage,
+            latency,
+            attempts: reply.attempts,
+        })
     }
 }
 

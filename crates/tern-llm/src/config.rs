@@ -126,7 +126,9 @@ impl FromStr for StructuredMode {
         Self::ALL
             .into_iter()
             .find(|mode| mode.name() == text)
-            .ok_or_else(|| ParseNameError::new("structured-output mode", text, Self::ALL.map(Self::name)))
+            .ok_or_else(|| {
+                ParseNameError::new("structured-output mode", text, Self::ALL.map(Self::name))
+            })
     }
 }
 
@@ -141,7 +143,11 @@ pub struct ParseNameError {
 
 impl ParseNameError {
     fn new<const N: usize>(what: &'static str, value: &str, valid: [&'static str; N]) -> Self {
-        Self { what, value: value.to_string(), valid: valid.to_vec() }
+        Self {
+            what,
+            value: value.to_string(),
+            valid: valid.to_vec(),
+        }
     }
 }
 
@@ -205,7 +211,11 @@ impl LlmConfig {
 
 impl fmt::Debug for LlmConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header_names: Vec<&str> = self.extra_headers.iter().map(|(name, _)| name.as_str()).collect();
+        let header_names: Vec<&str> = self
+            .extra_headers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
         f.debug_struct("LlmConfig")
             .field("provider", &self.provider)
             .field("base_url", &self.base_url)
@@ -253,7 +263,12 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.name()));
         }
         let error = "open_ai".parse::<ProviderKind>().unwrap_err();
-        assert!(error.to_string().contains("expected one of: openai, anthropic"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("expected one of: openai, anthropic"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -86,7 +86,11 @@ pub enum ConfigError {
         "structured-output mode `{mode}` is not supported by provider `{provider}`; \
          use one of: {supported}"
     )]
-    UnsupportedMode { provider: &'static str, mode: &'static str, supported: String },
+    UnsupportedMode {
+        provider: &'static str,
+        mode: &'static str,
+        supported: String,
+    },
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
 }
@@ -107,12 +111,41 @@ mod tests {
     fn kinds_and_retryability() {
         let cases = [
             (LlmError::Timeout, "timeout", true),
-            (LlmError::RateLimited { retry_after: None }, "rate_limited", true),
-            (LlmError::Status { status: 503, body: String::new() }, "server_error", true),
-            (LlmError::Status { status: 400, body: String::new() }, "client_error", false),
-            (LlmError::Status { status: 401, body: String::new() }, "client_error", false),
+            (
+                LlmError::RateLimited { retry_after: None },
+                "rate_limited",
+                true,
+            ),
+            (
+                LlmError::Status {
+                    status: 503,
+                    body: String::new(),
+                },
+                "server_error",
+                true,
+            ),
+            (
+                LlmError::Status {
+                    status: 400,
+                    body: String::new(),
+                },
+                "client_error",
+                false,
+            ),
+            (
+                LlmError::Status {
+                    status: 401,
+                    body: String::new(),
+                },
+                "client_error",
+                false,
+            ),
             (LlmError::Connect("refused".into()), "connect", true),
-            (LlmError::InvalidResponse("x".into()), "invalid_response", false),
+            (
+                LlmError::InvalidResponse("x".into()),
+                "invalid_response",
+                false,
+            ),
         ];
         for (error, kind, retryable) in cases {
             assert_eq!(error.kind(), kind, "{error}");
@@ -129,7 +162,9 @@ mod tests {
 
     #[test]
     fn rate_limited_message_shows_delay() {
-        let error = LlmError::RateLimited { retry_after: Some(Duration::from_secs(2)) };
+        let error = LlmError::RateLimited {
+            retry_after: Some(Duration::from_secs(2)),
+        };
         assert_eq!(
             error.to_string(),
             "the LLM server rejected the request with 429 Too Many Requests (Retry-After 2 s)"

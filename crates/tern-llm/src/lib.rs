@@ -98,12 +98,26 @@ pub fn build_client(config: LlmConfig) -> Result<Arc<dyn LlmClient>, ConfigError
         ProviderKind::OpenAi => {
             let headers = openai::headers(&config)?;
             let protocol = openai::OpenAi { model, mode };
-            assemble(&config, &base_url, headers, protocol, "openai-compatible", openai::PATH)
+            assemble(
+                &config,
+                &base_url,
+                headers,
+                protocol,
+                "openai-compatible",
+                openai::PATH,
+            )
         }
         ProviderKind::Anthropic => {
             let headers = anthropic::headers(&config)?;
             let protocol = anthropic::Anthropic { model, mode };
-            assemble(&config, &base_url, headers, protocol, "anthropic", anthropic::PATH)
+            assemble(
+                &config,
+                &base_url,
+                headers,
+                protocol,
+                "anthropic",
+                anthropic::PATH,
+            )
         }
     }
 }
@@ -162,15 +176,27 @@ mod tests {
     #[test]
     fn invalid_settings_are_rejected() {
         let mut config = LlmConfig::new(ProviderKind::OpenAi, " ");
-        assert!(matches!(build_client(config.clone()), Err(ConfigError::MissingModel)));
+        assert!(matches!(
+            build_client(config.clone()),
+            Err(ConfigError::MissingModel)
+        ));
         config.model = "m".into();
         config.max_concurrency = 0;
-        assert!(matches!(build_client(config.clone()), Err(ConfigError::ZeroConcurrency)));
+        assert!(matches!(
+            build_client(config.clone()),
+            Err(ConfigError::ZeroConcurrency)
+        ));
         config.max_concurrency = 1;
         config.timeout = std::time::Duration::ZERO;
-        assert!(matches!(build_client(config.clone()), Err(ConfigError::ZeroTimeout)));
+        assert!(matches!(
+            build_client(config.clone()),
+            Err(ConfigError::ZeroTimeout)
+        ));
         config.timeout = LlmConfig::DEFAULT_TIMEOUT;
         config.extra_headers = vec![("X-Bad".into(), "line\nbreak".into())];
-        assert!(matches!(build_client(config), Err(ConfigError::InvalidHeader { .. })));
+        assert!(matches!(
+            build_client(config),
+            Err(ConfigError::InvalidHeader { .. })
+        ));
     }
 }

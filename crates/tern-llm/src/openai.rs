@@ -87,7 +87,8 @@ impl Protocol for OpenAi {
             .ok_or_else(|| invalid("the response has no choices[0].message".to_string()))?;
         if choice.get("finish_reason").and_then(Value::as_str) == Some("length") {
             return Err(invalid(
-                "the model reached max_tokens before finishing its output; raise max_tokens".to_string(),
+                "the model reached max_tokens before finishing its output; raise max_tokens"
+                    .to_string(),
             ));
         }
 
@@ -129,8 +130,10 @@ fn content_text(message: &Value) -> Option<String> {
     match message.get("content")? {
         Value::String(text) => Some(text.clone()),
         Value::Array(parts) => {
-            let texts: Vec<&str> =
-                parts.iter().filter_map(|part| part.get("text").and_then(Value::as_str)).collect();
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter_map(|part| part.get("text").and_then(Value::as_str))
+                .collect();
             Some(texts.concat())
         }
         _ => None,
@@ -143,7 +146,8 @@ fn missing_output(message: &Value, mode: StructuredMode) -> String {
     }
     match mode {
         StructuredMode::ToolCall => {
-            "choices[0].message has neither tool_calls[0].function.arguments nor content".to_string()
+            "choices[0].message has neither tool_calls[0].function.arguments nor content"
+                .to_string()
         }
         _ => "choices[0].message.content is missing or null".to_string(),
     }
@@ -154,7 +158,10 @@ mod tests {
     use super::*;
 
     fn client(mode: StructuredMode) -> OpenAi {
-        OpenAi { model: "m".into(), mode }
+        OpenAi {
+            model: "m".into(),
+            mode,
+        }
     }
 
     fn completion(message: Value) -> Value {
@@ -167,9 +174,17 @@ mod tests {
     #[test]
     fn content_and_usage_are_read() {
         let body = completion(json!({"role": "assistant", "content": "{\"a\":1}"}));
-        let output = client(StructuredMode::JsonSchema).parse_response(&body).unwrap();
+        let output = client(StructuredMode::JsonSchema)
+            .parse_response(&body)
+            .unwrap();
         assert_eq!(output.text, "{\"a\":1}");
-        assert_eq!(output.usage, Usage { prompt_tokens: 30, completion_tokens: 4 });
+        assert_eq!(
+            output.usage,
+            Usage {
+                prompt_tokens: 30,
+                completion_tokens: 4
+            }
+        );
     }
 
     #[test]
@@ -177,25 +192,33 @@ mod tests {
         let message = json!({"content": null, "tool_calls": [
             {"id": "c", "type": "function", "function": {"name": "x", "arguments": "{\"a\":1}"}}
         ]});
-        let output = client(StructuredMode::ToolCall).parse_response(&completion(message)).unwrap();
+        let output = client(StructuredMode::ToolCall)
+            .parse_response(&completion(message))
+            .unwrap();
         assert_eq!(output.text, "{\"a\":1}");
 
         let as_object = json!({"tool_calls": [{"function": {"arguments": {"a": 1}}}]});
-        let output = client(StructuredMode::ToolCall).parse_response(&completion(as_object)).unwrap();
+        let output = client(StructuredMode::ToolCall)
+            .parse_response(&completion(as_object))
+            .unwrap();
         assert_eq!(output.text, "{\"a\":1}");
     }
 
     #[test]
     fn tool_mode_falls_back_to_content() {
         let message = json!({"content": "{\"a\":1}"});
-        let output = client(StructuredMode::ToolCall).parse_response(&completion(message)).unwrap();
+        let output = client(StructuredMode::ToolCall)
+            .parse_response(&completion(message))
+            .unwrap();
         assert_eq!(output.text, "{\"a\":1}");
     }
 
     #[test]
     fn prompt_only_strips_fences() {
         let message = json!({"content": "```json\n{\"a\":1}\n```"});
-        let output = client(StructuredMode::PromptOnly).parse_response(&completion(message)).unwrap();
+        let output = client(StructuredMode::PromptOnly)
+            .parse_response(&completion(message))
+            .unwrap();
         assert_eq!(output.text, "{\"a\":1}");
     }
 
@@ -204,15 +227,23 @@ mod tests {
         let cases = [
             (json!({}), "no choices[0]"),
             (json!({"choices": [{}]}), "no choices[0].message"),
-            (completion(json!({"content": null})), "content is missing or null"),
-            (completion(json!({"content": null, "refusal": "no"})), "the model refused: no"),
+            (
+                completion(json!({"content": null})),
+                "content is missing or null",
+            ),
+            (
+                completion(json!({"content": null, "refusal": "no"})),
+                "the model refused: no",
+            ),
             (
                 json!({"choices": [{"message": {"content": "{\"a\""}, "finish_reason": "length"}]}),
                 "raise max_tokens",
             ),
         ];
         for (body, expected) in cases {
-            let error = client(StructuredMode::JsonSchema).parse_response(&body).unwrap_err();
+            let error = client(StructuredMode::JsonSchema)
+                .parse_response(&body)
+                .unwrap_err();
             assert_eq!(error.kind(), "invalid_response");
             assert!(error.to_string().contains(expected), "{error}");
         }

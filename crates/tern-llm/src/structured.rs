@@ -15,10 +15,20 @@ pub(crate) const TOOL_DESCRIPTION: &str =
 pub(crate) fn tool_name(schema_name: &str) -> String {
     let name: String = schema_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(MAX_TOOL_NAME_CHARS)
         .collect();
-    if name.is_empty() { "reply".to_string() } else { name }
+    if name.is_empty() {
+        "reply".to_string()
+    } else {
+        name
+    }
 }
 
 /// Builds the system prompt for prompt-only mode: the caller's prompt, then
@@ -68,7 +78,10 @@ mod tests {
         assert_eq!(strip_code_fence("```\n{\"a\": 1}\n```\n"), "{\"a\": 1}");
         assert_eq!(strip_code_fence("```{\"a\": 1}```"), "{\"a\": 1}");
         assert_eq!(strip_code_fence("{\"a\": 1}"), "{\"a\": 1}");
-        assert_eq!(strip_code_fence("```json\n{\"a\": 1}"), "```json\n{\"a\": 1}");
+        assert_eq!(
+            strip_code_fence("```json\n{\"a\": 1}"),
+            "```json\n{\"a\": 1}"
+        );
     }
 
     #[test]
@@ -82,7 +95,13 @@ mod tests {
             temperature: 0.0,
         };
         let system = prompt_only_system(&request);
-        assert!(system.starts_with("You route messages.\n\nAnswer with JSON only"), "{system}");
-        assert!(system.ends_with("JSON Schema:\n{\"type\":\"object\"}"), "{system}");
+        assert!(
+            system.starts_with("You route messages.\n\nAnswer with JSON only"),
+            "{system}"
+        );
+        assert!(
+            system.ends_with("JSON Schema:\n{\"type\":\"object\"}"),
+            "{system}"
+        );
     }
 }

@@ -37,7 +37,10 @@ struct Failure {
 
 impl From<LlmError> for Failure {
     fn from(error: LlmError) -> Self {
-        Self { error, retry_after: None }
+        Self {
+            error,
+            retry_after: None,
+        }
     }
 }
 
@@ -79,7 +82,9 @@ impl Transport {
         if is_loopback(base_url) {
             builder = builder.no_proxy();
         }
-        let http = builder.build().map_err(|error| ConfigError::HttpClient(error_chain(&error)))?;
+        let http = builder
+            .build()
+            .map_err(|error| ConfigError::HttpClient(error_chain(&error)))?;
 
         Ok(Self {
             http,
@@ -94,13 +99,19 @@ impl Transport {
     /// Posts `body` to `url` and returns the parsed JSON of the first 2xx
     /// response, retrying retryable failures up to `max_retries` times.
     pub(crate) async fn post_json(&self, url: &str, body: &Value) -> Result<Reply, LlmError> {
-        let payload = serde_json::to_vec(body)
-            .map_err(|error| LlmError::InvalidResponse(format!("could not encode the request: {error}")))?;
+        let payload = serde_json::to_vec(body).map_err(|error| {
+            LlmError::InvalidResponse(format!("could not encode the request: {error}"))
+        })?;
         let max_attempts = self.max_retries.saturating_add(1);
         let mut attempt = 1;
         loop {
             let failure = match self.attempt(url, &payload).await {
-                Ok(body) => return Ok(Reply { body, attempts: attempt }),
+                Ok(body) => {
+                    return Ok(Reply {
+                        body,
+                        attempts: attempt,
+                    });
+                }
                 Err(failure) => failure,
             };
             if !failure.error.is_retryable() || attempt >= max_attempts {
@@ -132,7 +143,11 @@ impl Transport {
 
     /// Sends one request under a concurrency permit and the timeout.
     async fn attempt(&self, url: &str, payload: &[u8]) -> Result<Value, Failure> {
-        let _permit = self.limiter.acquire().await.expect("the limiter semaphore is never closed");
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .expect("the limiter semaphore is never closed");
         match tokio::time::timeout(self.timeout, self.exchange(url, payload)).await {
             Ok(result) => result,
             Err(_elapsed) => Err(LlmError::Timeout.into()),
@@ -158,17 +173,29 @@ impl Transport {
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|error| {
                 let start = truncate_chars(&String::from_utf8_lossy(&bytes), MAX_QUOTED_BODY_CHARS);
-                LlmError::InvalidResponse(format!("the body is not JSON ({error}); it starts with: {start}"))
-                    .into()
+                LlmError::InvalidResponse(format!(
+                    "the body is not JSON ({error}); it starts with: {start}"
+                ))
+                .into()
             });
         }
         let retry_after = retry_after.map(|delay| delay.min(MAX_RETRY_AFTER));
         if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(Failure { error: LlmError::RateLimited { retry_after }, retry_after });
+            return Err(Failure {
+                error: LlmError::RateLimited { retry_after },
+                retry_after,
+            });
         }
         let body = truncate_chars(&String::from_utf8_lossy(&bytes), MAX_ERROR_BODY_CHARS);
-        let error = LlmError::Status { status: status.as_u16(), body };
-        let retry_after = if status == StatusCode::SERVICE_UNAVAILABLE { retry_after } else { None };
+        let error = LlmError::Status {
+            status: status.as_u16(),
+            body,
+        };
+        let retry_after = if status == StatusCode::SERVICE_UNAVAILABLE {
+            retry_after
+        } else {
+            None
+        };
         Err(Failure { error, retry_after })
     }
 }
@@ -180,7 +207,10 @@ pub(crate) fn header(
     value: &str,
     sensitive: bool,
 ) -> Result<(HeaderName, HeaderValue), ConfigError> {
-    let invalid = |reason: String| ConfigError::InvalidHeader { name: name.to_string(), reason };
+    let invalid = |reason: String| ConfigError::InvalidHeader {
+        name: name.to_string(),
+        reason,
+    };
     let header_name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| invalid("the name is not a valid HTTP header name".to_string()))?;
     let mut header_value = HeaderValue::from_str(value).map_err(|_| {
@@ -201,7 +231,9 @@ pub(crate) fn parse_base_url(base_url: &str) -> Result<Url, ConfigError> {
         return Err(invalid("the scheme must be http or https"));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("remove the query and fragment; the client appends the API path"));
+        return Err(invalid(
+            "remove the query and fragment; the client appends the API path",
+        ));
     }
     Ok(url)
 }
@@ -305,7 +337,10 @@ mod tests {
         let base = Duration::from_millis(100);
         for _ in 0..50 {
             let first = backoff_delay(base, 1);
-            assert!(first >= Duration::from_millis(50) && first <= base, "{first:?}");
+            assert!(
+                first >= Duration::from_millis(50) && first <= base,
+                "{first:?}"
+            );
             let third = backoff_delay(base, 3);
             assert!(third >= Duration::from_millis(200), "{third:?}");
             assert!(third <= Duration::from_millis(400), "{third:?}");
@@ -317,16 +352,29 @@ mod tests {
     #[test]
     fn base_url_checks() {
         let url = parse_base_url("http://127.0.0.1:8089/v1/").unwrap();
-        assert_eq!(endpoint(&url, "/chat/completions"), "http://127.0.0.1:8089/v1/chat/completions");
+        assert_eq!(
+            endpoint(&url, "/chat/completions"),
+            "http://127.0.0.1:8089/v1/chat/completions"
+        );
         assert!(is_loopback(&url));
         assert!(is_loopback(&parse_base_url("http://[::1]:9/v1").unwrap()));
         assert!(is_loopback(&parse_base_url("http://localhost:9").unwrap()));
-        assert!(!is_loopback(&parse_base_url("https://api.openai.com/v1").unwrap()));
+        assert!(!is_loopback(
+            &parse_base_url("https://api.openai.com/v1").unwrap()
+        ));
 
         let error = parse_base_url("ftp://127.0.0.1/v1").unwrap_err();
-        assert!(error.to_string().contains("the scheme must be http or https"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("the scheme must be http or https"),
+            "{error}"
+        );
         let error = parse_base_url("127.0.0.1:8089").unwrap_err();
-        assert!(error.to_string().starts_with("invalid LLM base URL"), "{error}");
+        assert!(
+            error.to_string().starts_with("invalid LLM base URL"),
+            "{error}"
+        );
         let error = parse_base_url("http://h/v1?key=1").unwrap_err();
         assert!(error.to_string().contains("remove the query"), "{error}");
     }

@@ -43,7 +43,10 @@ impl Default for MockConfig {
 pub enum Latency {
     Fixed(Duration),
     /// Drawn uniformly from `min..=max` for each request.
-    Uniform { min: Duration, max: Duration },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
 }
 
 impl Latency {
@@ -67,12 +70,15 @@ impl FromStr for Latency {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let millis = |part: &str| {
-            part.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| {
-                format!(
-                    "invalid latency `{text}`; expected milliseconds such as `250`, \
+            part.trim()
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| {
+                    format!(
+                        "invalid latency `{text}`; expected milliseconds such as `250`, \
                      or a range such as `100..400`"
-                )
-            })
+                    )
+                })
         };
         match text.split_once("..") {
             None => Ok(Latency::Fixed(millis(text)?)),
@@ -112,7 +118,9 @@ impl FromStr for DefaultReply {
         if text.starts_with('{') {
             return serde_json::from_str(text)
                 .map(DefaultReply::Fixed)
-                .map_err(|error| format!("invalid default reply: the JSON does not parse: {error}"));
+                .map_err(|error| {
+                    format!("invalid default reply: the JSON does not parse: {error}")
+                });
         }
         text.parse::<Fault>().map(DefaultReply::Fault).map_err(|_| {
             format!(
@@ -172,7 +180,10 @@ impl Fault {
     }
 
     pub(crate) fn index(self) -> usize {
-        Self::ALL.iter().position(|fault| *fault == self).unwrap_or(0)
+        Self::ALL
+            .iter()
+            .position(|fault| *fault == self)
+            .unwrap_or(0)
     }
 }
 
@@ -186,9 +197,15 @@ impl FromStr for Fault {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|fault| fault.name() == text).ok_or_else(|| {
-            format!("unknown fault `{text}`; expected one of: {}", Self::names().join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|fault| fault.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown fault `{text}`; expected one of: {}",
+                    Self::names().join(", ")
+                )
+            })
     }
 }
 
@@ -198,18 +215,37 @@ mod tests {
 
     #[test]
     fn latency_parses_fixed_and_ranges() {
-        assert_eq!("250".parse(), Ok(Latency::Fixed(Duration::from_millis(250))));
+        assert_eq!(
+            "250".parse(),
+            Ok(Latency::Fixed(Duration::from_millis(250)))
+        );
         assert_eq!(
             "100..400".parse(),
-            Ok(Latency::Uniform { min: Duration::from_millis(100), max: Duration::from_millis(400) })
+            Ok(Latency::Uniform {
+                min: Duration::from_millis(100),
+                max: Duration::from_millis(400)
+            })
         );
-        assert!("400..100".parse::<Latency>().unwrap_err().contains("minimum is above"));
-        assert!("fast".parse::<Latency>().unwrap_err().contains("expected milliseconds"));
+        assert!(
+            "400..100"
+                .parse::<Latency>()
+                .unwrap_err()
+                .contains("minimum is above")
+        );
+        assert!(
+            "fast"
+                .parse::<Latency>()
+                .unwrap_err()
+                .contains("expected milliseconds")
+        );
     }
 
     #[test]
     fn uniform_latency_stays_in_range() {
-        let latency = Latency::Uniform { min: Duration::from_millis(5), max: Duration::from_millis(9) };
+        let latency = Latency::Uniform {
+            min: Duration::from_millis(5),
+            max: Duration::from_millis(9),
+        };
         for _ in 0..100 {
             let delay = latency.sample();
             assert!(delay >= Duration::from_millis(5) && delay <= Duration::from_millis(9));
@@ -219,13 +255,19 @@ mod tests {
     #[test]
     fn default_reply_parses_each_form() {
         assert_eq!("derive".parse(), Ok(DefaultReply::Derive));
-        assert_eq!("server_error".parse(), Ok(DefaultReply::Fault(Fault::ServerError)));
+        assert_eq!(
+            "server_error".parse(),
+            Ok(DefaultReply::Fault(Fault::ServerError))
+        );
         assert_eq!(
             r#"{"commands": []}"#.parse(),
             Ok(DefaultReply::Fixed(serde_json::json!({"commands": []})))
         );
         let error = "boom".parse::<DefaultReply>().unwrap_err();
-        assert!(error.contains("rate_limited, server_error, timeout"), "{error}");
+        assert!(
+            error.contains("rate_limited, server_error, timeout"),
+            "{error}"
+        );
     }
 
     #[test]

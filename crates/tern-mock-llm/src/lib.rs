@@ -34,7 +34,9 @@
 //! ```
 
 mod config;
+mod decide;
 mod protocol;
+mod routes;
 mod script;
 mod server;
 mod stats;

@@ -63,7 +63,10 @@ impl Api {
             .map(content_text)
             .ok_or("the request has no message with role `user`")?;
 
-        let tools = body.get("tools").and_then(Value::as_array).filter(|tools| !tools.is_empty());
+        let tools = body
+            .get("tools")
+            .and_then(Value::as_array)
+            .filter(|tools| !tools.is_empty());
         let tool = tools.map(|tools| self.tool_name(body, tools));
         let mut prompt_chars: usize = messages
             .iter()
@@ -77,8 +80,17 @@ impl Api {
             prompt_chars += Value::from(tools.clone()).to_string().chars().count();
         }
 
-        let model = body.get("model").and_then(Value::as_str).unwrap_or("tern-mock").to_string();
-        Ok(Incoming { model, user_content, tool, prompt_chars })
+        let model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("tern-mock")
+            .to_string();
+        Ok(Incoming {
+            model,
+            user_content,
+            tool,
+            prompt_chars,
+        })
     }
 
     /// The forced tool's name, else the first tool's.
@@ -130,15 +142,22 @@ impl Api {
 
     /// A 429 that asks the client to wait one second.
     pub(crate) fn rate_limited(self) -> Response {
-        let mut response = self.error(StatusCode::TOO_MANY_REQUESTS, "mock rate limit: retry in 1 s");
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let mut response = self.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "mock rate limit: retry in 1 s",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         response
     }
 
     /// A 200 response whose body stops in the middle of the JSON.
     pub(crate) fn malformed(self, id: u64) -> Response {
         let body = match self {
-            Api::OpenAi => format!("{{\"id\": \"chatcmpl-mock-{id}\", \"choices\": [{{\"message\": "),
+            Api::OpenAi => {
+                format!("{{\"id\": \"chatcmpl-mock-{id}\", \"choices\": [{{\"message\": ")
+            }
             Api::Anthropic => format!("{{\"id\": \"msg_mock_{id}\", \"content\": [{{\"type\": "),
         };
         ([(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -165,7 +184,10 @@ fn openai_reply(incoming: &Incoming, text: String, id: u64, usage: Usage) -> Val
             }),
             "tool_calls",
         ),
-        None => (json!({"role": "assistant", "content": text, "refusal": null}), "stop"),
+        None => (
+            json!({"role": "assistant", "content": text, "refusal": null}),
+            "stop",
+        ),
     };
     json!({
         "id": format!("chatcmpl-mock-{id}"),
@@ -181,7 +203,13 @@ fn openai_reply(incoming: &Incoming, text: String, id: u64, usage: Usage) -> Val
     })
 }
 
-fn anthropic_reply(incoming: &Incoming, output: &Output, text: String, id: u64, usage: Usage) -> Value {
+fn anthropic_reply(
+    incoming: &Incoming,
+    output: &Output,
+    text: String,
+    id: u64,
+    usage: Usage,
+) -> Value {
     // A tool_use block can only carry JSON, so text that is not JSON comes
     // back as a text block, as from a model that ignored the tool.
     let (block, stop_reason) = match (&incoming.tool, output) {
@@ -249,7 +277,9 @@ fn estimate_tokens(chars: usize) -> u64 {
 }
 
 fn unix_seconds() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[cfg(test)]
@@ -268,9 +298,15 @@ mod tests {
     fn user_text_falls_back_to_the_content() {
         assert_eq!(user_text("just a message"), "just a message");
         assert_eq!(user_text("CONTEXT: not json"), "CONTEXT: not json");
-        assert_eq!(user_text("CONTEXT: {\"other\": 1}"), "CONTEXT: {\"other\": 1}");
+        assert_eq!(
+            user_text("CONTEXT: {\"other\": 1}"),
+            "CONTEXT: {\"other\": 1}"
+        );
         // The marker counts only at the start of a line.
-        assert_eq!(user_text("see CONTEXT: {\"message\": \"x\"}"), "see CONTEXT: {\"message\": \"x\"}");
+        assert_eq!(
+            user_text("see CONTEXT: {\"message\": \"x\"}"),
+            "see CONTEXT: {\"message\": \"x\"}"
+        );
     }
 
     #[test]

@@ -62,9 +62,18 @@ pub enum RuleAction {
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
     #[error("could not read mock script {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}:{line}:{column}: {message}\n  hint: {hint}", path.display())]
-    Invalid { path: PathBuf, line: u64, column: u64, message: String, hint: String },
+    Invalid {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+        hint: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -96,8 +105,10 @@ struct RawRule {
 /// Reads and checks the script at `path`.
 pub fn load_script(path: impl AsRef<Path>) -> Result<Script, ScriptError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ScriptError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_script(path, &text)
 }
 
@@ -119,8 +130,10 @@ pub fn parse_script(path: &Path, text: &str) -> Result<Script, ScriptError> {
         ));
     }
     let raw: RawScript = serde_saphyr::from_str(text).map_err(|error| {
-        let (line, column) = error.location().map_or((1, 1), |at| (at.line(), at.column()));
-        let message = error.to_string().lines().next().unwrap_or_default().trim().to_string();
+        let (line, column) = error
+            .location()
+            .map_or((1, 1), |at| (at.line(), at.column()));
+        let message = yaml_error_message(&error);
         let hint = if message.contains("unknown field") || message.contains("missing field") {
             "a script has `rules:` and `default:`; a rule has match (required), one of reply \
              or fault, and optionally latency_ms, times, once"
@@ -134,8 +147,14 @@ pub fn parse_script(path: &Path, text: &str) -> Result<Script, ScriptError> {
     for (index, rule) in raw.rules.into_iter().enumerate() {
         rules.push(convert_rule(path, index + 1, rule)?);
     }
-    let default_reply = raw.default.map(|default| convert_default(path, default)).transpose()?;
-    Ok(Script { rules, default_reply })
+    let default_reply = raw
+        .default
+        .map(|default| convert_default(path, default))
+        .transpose()?;
+    Ok(Script {
+        rules,
+        default_reply,
+    })
 }
 
 fn convert_rule(path: &Path, number: usize, raw: Spanned<RawRule>) -> Result<Rule, ScriptError> {
@@ -153,7 +172,11 @@ fn convert_rule(path: &Path, number: usize, raw: Spanned<RawRule>) -> Result<Rul
         invalid(
             raw.pattern.referenced.line(),
             raw.pattern.referenced.column(),
-            format!("rule {number}: invalid regex `{}`: {}", raw.pattern.value, regex_reason(&error)),
+            format!(
+                "rule {number}: invalid regex `{}`: {}",
+                raw.pattern.value,
+                regex_reason(&error)
+            ),
             "fix the pattern; it uses the syntax of the Rust regex crate, and YAML needs \
              quotes around patterns with `:`, `#`, `[` or `{`",
         )
@@ -242,7 +265,24 @@ fn convert_default(path: &Path, raw: Spanned<Value>) -> Result<DefaultReply, Scr
             .map(DefaultReply::Fault)
             .map_err(|_| invalid(format!("invalid `default` `{name}`"))),
         Value::Object(_) => Ok(DefaultReply::Fixed(raw.value.clone())),
-        other => Err(invalid(format!("invalid `default` `{other}`: expected a name or an object"))),
+        other => Err(invalid(format!(
+            "invalid `default` `{other}`: expected a name or an object"
+        ))),
+    }
+}
+
+/// The first line of a serde-saphyr error without its `error: line N column M: `
+/// prefix, which the script error already shows as `path:line:column`.
+fn yaml_error_message(error: &serde_saphyr::Error) -> String {
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default().trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, message)) if position.contains(" column ") => message.to_string(),
+        _ => first.to_string(),
     }
 }
 
@@ -304,7 +344,10 @@ default: derive
         assert_eq!(renew.limit, None);
 
         assert_eq!(script.rules[1].latency, Some(Duration::from_millis(3000)));
-        assert_eq!(script.rules[2].action, RuleAction::Fault(Fault::ServerError));
+        assert_eq!(
+            script.rules[2].action,
+            RuleAction::Fault(Fault::ServerError)
+        );
         assert_eq!(script.rules[2].limit, Some(2));
         assert_eq!(script.rules[3].limit, Some(1));
         assert_eq!(script.default_reply, Some(DefaultReply::Derive));
@@ -315,20 +358,29 @@ default: derive
         let fixed = parse("default: {commands: [{command: cancel}]}").unwrap();
         assert_eq!(
             fixed.default_reply,
-            Some(DefaultReply::Fixed(serde_json::json!({"commands": [{"command": "cancel"}]})))
+            Some(DefaultReply::Fixed(
+                serde_json::json!({"commands": [{"command": "cancel"}]})
+            ))
         );
         let fault = parse("default: rate_limited").unwrap();
-        assert_eq!(fault.default_reply, Some(DefaultReply::Fault(Fault::RateLimited)));
+        assert_eq!(
+            fault.default_reply,
+            Some(DefaultReply::Fault(Fault::RateLimited))
+        );
         let none = parse("rules: []").unwrap();
         assert_eq!(none.default_reply, None);
     }
 
     #[test]
     fn bad_regex_names_line_and_reason() {
-        let (line, message) = error_of("rules:\n  - match: \"renew(\"\n    reply: {commands: []}\n");
+        let (line, message) =
+            error_of("rules:\n  - match: \"renew(\"\n    reply: {commands: []}\n");
         assert_eq!(line, 2);
         assert!(message.starts_with("mock.yml:2:"), "{message}");
-        assert!(message.contains("rule 1: invalid regex `renew(`: unclosed group"), "{message}");
+        assert!(
+            message.contains("rule 1: invalid regex `renew(`: unclosed group"),
+            "{message}"
+        );
         assert!(message.contains("hint: fix the pattern"), "{message}");
     }
 
@@ -337,29 +389,44 @@ default: derive
         let text = "rules:\n  - match: a\n    reply: {}\n  - match: b\n    fault: explode\n";
         let (line, message) = error_of(text);
         assert_eq!(line, 5);
-        assert!(message.contains("rule 2: unknown fault `explode`"), "{message}");
-        assert!(message.contains("hint: use one of: rate_limited, server_error, timeout"), "{message}");
+        assert!(
+            message.contains("rule 2: unknown fault `explode`"),
+            "{message}"
+        );
+        assert!(
+            message.contains("hint: use one of: rate_limited, server_error, timeout"),
+            "{message}"
+        );
     }
 
     #[test]
     fn missing_reply_is_explained() {
         let (line, message) = error_of("rules:\n  - match: a\n    latency_ms: 10\n");
         assert_eq!(line, 2);
-        assert!(message.contains("rule 1 has neither `reply` nor `fault`"), "{message}");
+        assert!(
+            message.contains("rule 1 has neither `reply` nor `fault`"),
+            "{message}"
+        );
         assert!(message.contains("hint: add `reply:`"), "{message}");
     }
 
     #[test]
     fn reply_and_fault_together_are_rejected() {
         let (_, message) = error_of("rules:\n  - match: a\n    reply: {}\n    fault: empty\n");
-        assert!(message.contains("rule 1 has both `reply` and `fault`"), "{message}");
+        assert!(
+            message.contains("rule 1 has both `reply` and `fault`"),
+            "{message}"
+        );
     }
 
     #[test]
     fn times_and_once_conflict() {
         let (_, message) =
             error_of("rules:\n  - match: a\n    fault: empty\n    times: 2\n    once: true\n");
-        assert!(message.contains("sets both `times` and `once`"), "{message}");
+        assert!(
+            message.contains("sets both `times` and `once`"),
+            "{message}"
+        );
         let (line, message) = error_of("rules:\n  - match: a\n    fault: empty\n    times: 0\n");
         assert_eq!(line, 4);
         assert!(message.contains("`times` is 0"), "{message}");
@@ -367,8 +434,12 @@ default: derive
 
     #[test]
     fn missing_match_is_a_syntax_error() {
-        let (_, message) = error_of("rules:\n  - reply: {}\n");
-        assert!(message.contains("match"), "{message}");
+        let (line, message) = error_of("rules:\n  - reply: {}\n");
+        assert_eq!(line, 2);
+        assert!(
+            message.starts_with("mock.yml:2:5: missing field `match`\n"),
+            "{message}"
+        );
         assert!(message.contains("hint: a script has `rules:`"), "{message}");
     }
 
@@ -376,7 +447,11 @@ default: derive
     fn unknown_field_names_its_line() {
         let (line, message) = error_of("rules:\n  - match: a\n    reply: {}\n    latency: 5\n");
         assert_eq!(line, 4);
-        assert!(message.contains("latency"), "{message}");
+        assert!(
+            message.contains(": unknown field `latency`, expected one of"),
+            "{message}"
+        );
+        assert!(!message.contains("error: line"), "{message}");
     }
 
     #[test]
@@ -386,7 +461,10 @@ default: derive
         assert!(message.contains("invalid `default` `explode`"), "{message}");
         assert!(message.contains("hint: use `derive`, a fault"), "{message}");
         let (_, message) = error_of("default: 3\n");
-        assert!(message.contains("expected a name or an object"), "{message}");
+        assert!(
+            message.contains("expected a name or an object"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -399,6 +477,10 @@ default: derive
     #[test]
     fn missing_file_names_the_path() {
         let error = load_script("/nonexistent/mock.yml").unwrap_err();
-        assert!(error.to_string().starts_with("could not read mock script /nonexistent/mock.yml"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("could not read mock script /nonexistent/mock.yml")
+        );
     }
 }

@@ -72,7 +72,8 @@ impl Stats {
 
     pub(crate) fn tokens(&self, prompt: u64, completion: u64) {
         self.prompt_tokens.fetch_add(prompt, Ordering::Relaxed);
-        self.completion_tokens.fetch_add(completion, Ordering::Relaxed);
+        self.completion_tokens
+            .fetch_add(completion, Ordering::Relaxed);
     }
 
     /// Reads every counter. The counters are read one by one, so a snapshot
@@ -80,7 +81,12 @@ impl Stats {
     pub(crate) fn snapshot(&self) -> MockStats {
         let by_fault = Fault::ALL
             .into_iter()
-            .map(|fault| (fault.name(), self.faults[fault.index()].load(Ordering::Relaxed)))
+            .map(|fault| {
+                (
+                    fault.name(),
+                    self.faults[fault.index()].load(Ordering::Relaxed),
+                )
+            })
             .collect();
         MockStats {
             requests: self.requests.load(Ordering::Relaxed),

@@ -38,7 +38,9 @@ pub enum StoreError {
 
     /// The first connection to PostgreSQL failed. `url` has its password
     /// replaced by `***`.
-    #[error("cannot connect to PostgreSQL at `{url}`: {source}; check that the server runs and accepts this user")]
+    #[error(
+        "cannot connect to PostgreSQL at `{url}`: {source}; check that the server runs and accepts this user"
+    )]
     Connect { url: String, source: sqlx::Error },
 
     /// Any other database failure.

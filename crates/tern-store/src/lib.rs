@@ -139,9 +139,15 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         match self {
-            Store::Sqlite(store) => store.transcript(tenant, conversation, after_seq, limit).await,
+            Store::Sqlite(store) => {
+                store
+                    .transcript(tenant, conversation, after_seq, limit)
+                    .await
+            }
             Store::Postgres(store) => {
-                store.transcript(tenant, conversation, after_seq, limit).await
+                store
+                    .transcript(tenant, conversation, after_seq, limit)
+                    .await
             }
         }
     }
@@ -162,7 +168,8 @@ impl Store {
     /// Deletes, in every tenant, the conversations that no turn updated within
     /// `older_than`, with all their rows. See [`Store::prune_updated_before`].
     pub async fn prune(&self, older_than: Duration) -> Result<PruneReport, StoreError> {
-        self.prune_updated_before(sql::cutoff_before_now(older_than)).await
+        self.prune_updated_before(sql::cutoff_before_now(older_than))
+            .await
     }
 
     /// Deletes, in every tenant, the conversations last updated before
@@ -171,7 +178,10 @@ impl Store {
     ///
     /// Each conversation is deleted in its own transaction, which keeps it
     /// when a turn commits to it during pruning.
-    pub async fn prune_updated_before(&self, cutoff: UnixMillis) -> Result<PruneReport, StoreError> {
+    pub async fn prune_updated_before(
+        &self,
+        cutoff: UnixMillis,
+    ) -> Result<PruneReport, StoreError> {
         let report = match self {
             Store::Sqlite(store) => store.prune_updated_before(cutoff).await?,
             Store::Postgres(store) => store.prune_updated_before(cutoff).await?,

@@ -74,15 +74,22 @@ mod tests {
 
     /// Checks that `list` embeds exactly the `.sql` files of `folder`.
     fn assert_embeds_folder(list: &[EmbeddedMigration], folder: &str) {
-        let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(folder);
+        let directory = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder);
         let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&directory)
             .unwrap_or_else(|error| panic!("cannot read {}: {error}", directory.display()))
             .map(|entry| entry.expect("readable directory entry").path())
             .filter(|path| path.extension().is_some_and(|extension| extension == "sql"))
             .map(|path| {
-                let stem = path.file_stem().expect("file name").to_string_lossy().into_owned();
-                let (version, description) =
-                    stem.split_once('_').expect("file name `<VERSION>_<DESCRIPTION>.sql`");
+                let stem = path
+                    .file_stem()
+                    .expect("file name")
+                    .to_string_lossy()
+                    .into_owned();
+                let (version, description) = stem
+                    .split_once('_')
+                    .expect("file name `<VERSION>_<DESCRIPTION>.sql`");
                 let version = version.parse().expect("numeric migration version");
                 let sql = std::fs::read_to_string(&path).expect("readable migration file");
                 (version, description.replace('_', " "), sql)
@@ -93,10 +100,17 @@ mod tests {
         let embedded: Vec<(i64, String, String)> = list
             .iter()
             .map(|migration| {
-                (migration.version, migration.description.to_string(), migration.sql.to_string())
+                (
+                    migration.version,
+                    migration.description.to_string(),
+                    migration.sql.to_string(),
+                )
             })
             .collect();
-        assert_eq!(embedded, files, "the list for `{folder}` differs from its folder");
+        assert_eq!(
+            embedded, files,
+            "the list for `{folder}` differs from its folder"
+        );
     }
 
     #[test]

@@ -5,13 +5,16 @@
 //! LISTEN/NOTIFY, because PostgreSQL-compatible distributed databases lack
 //! them.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::Value;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
-use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Transaction};
+use sqlx::{ConnectOptions, Connection, Executor, Postgres, QueryBuilder, Transaction};
 
 use crate::sql::{self, first_new_seq, new_upload_id, now_unix_ms};
 use crate::url::{invalid_url, mask_password};
@@ -39,20 +42,23 @@ pub struct PgStore {
 impl PgStore {
     /// Connects, applies the pending migrations, and opens the pool.
     pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let connect_options = PgConnectOptions::from_str(url)
-            .map_err(|error| invalid_url(url, error.to_string()))?;
+        let connect_options =
+            PgConnectOptions::from_str(url).map_err(|error| invalid_url(url, error.to_string()))?;
         let masked_url = mask_password(url);
-        let connect_error = |source| StoreError::Connect { url: masked_url.clone(), source };
+        let connect_error = |source| StoreError::Connect {
+            url: masked_url.clone(),
+            source,
+        };
 
-        // A single connection first: a pool would retry a refused connection
-        // until its acquire timeout and then report only the timeout.
+        // One plain connection first, to report why connecting fails: a pool
+        // retries a refused connection until its acquire timeout and then
+        // reports only the timeout.
         let mut connection = connect_options.connect().await.map_err(connect_error)?;
         if options.postgres_synchronous_commit_off {
             // Run here too, so that a server that rejects the setting fails
             // the connect instead of every pooled connection.
-            sqlx::raw_sql(SET_SYNCHRONOUS_COMMIT_OFF).execute(&mut connection).await?;
+            connection.execute(SET_SYNCHRONOUS_COMMIT_OFF).await?;
         }
-        apply_migrations(&mut connection).await?;
         connection.close().await?;
 
         let mut pool_options = PgPoolOptions::new()
@@ -75,12 +81,16 @@ impl PgStore {
         if options.postgres_synchronous_commit_off {
             pool_options = pool_options.after_connect(|connection, _metadata| {
                 Box::pin(async move {
-                    sqlx::raw_sql(SET_SYNCHRONOUS_COMMIT_OFF).execute(connection).await?;
+                    connection.execute(SET_SYNCHRONOUS_COMMIT_OFF).await?;
                     Ok(())
                 })
             });
         }
-        let pool = pool_options.connect_with(connect_options).await.map_err(connect_error)?;
+        let pool = pool_options
+            .connect_with(connect_options)
+            .await
+            .map_err(connect_error)?;
+        apply_migrations(&pool).await?;
 
         tracing::info!(
             url = %masked_url,
@@ -96,14 +106,12 @@ impl PgStore {
         tenant: &str,
         conversation: &str,
     ) -> Result<Option<StoredConversation>, StoreError> {
-        let row: Option<(i64, i64, Json<Value>, i64, i64)> = sqlx::query_as(sql::LOAD_CONVERSATION)
+        let row: Option<sql::ConversationRow> = sqlx::query_as(sql::LOAD_CONVERSATION)
             .bind(tenant)
             .bind(conversation)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|(version, last_seq, Json(state), created_at, updated_at)| {
-            StoredConversation { version, last_seq, state, created_at, updated_at }
-        }))
+        Ok(row.map(sql::conversation_from_row))
     }
 
     pub(crate) async fn processed(
@@ -157,17 +165,14 @@ impl PgStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, String, Json<Value>, i64)> = sqlx::query_as(sql::TRANSCRIPT)
+        let rows: Vec<sql::EventRow> = sqlx::query_as(sql::TRANSCRIPT)
             .bind(tenant)
             .bind(conversation)
             .bind(after_seq)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, kind, Json(payload), created_at)| StoredEvent { seq, kind, payload, created_at })
-            .collect())
+        Ok(rows.into_iter().map(sql::event_from_row).collect())
     }
 
     pub(crate) async fn delete_conversation(
@@ -239,21 +244,12 @@ impl PgStore {
         tenant: &str,
         id: &str,
     ) -> Result<Option<Upload>, StoreError> {
-        let row: Option<(String, String, String, String, i64, Vec<u8>, i64)> =
-            sqlx::query_as(sql::LOAD_UPLOAD)
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(id, conversation, name, content_type, size, data, created_at)| Upload {
-            id,
-            conversation,
-            name,
-            content_type,
-            size,
-            data,
-            created_at,
-        }))
+        let row: Option<sql::UploadRow> = sqlx::query_as(sql::LOAD_UPLOAD)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(sql::upload_from_row))
     }
 
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
@@ -263,7 +259,9 @@ impl PgStore {
 
     pub(crate) async fn stats(&self) -> Result<StoreStats, StoreError> {
         let (conversations, events, processed_messages, uploads): (i64, i64, i64, i64) =
-            sqlx::query_as(sql::COUNT_ROWS).fetch_one(&self.pool).await?;
+            sqlx::query_as(sql::COUNT_ROWS)
+                .fetch_one(&self.pool)
+                .await?;
 
         // Some PostgreSQL-compatible databases lack pg_total_relation_size, and
         // the counts are still worth returning without the size.
@@ -280,7 +278,13 @@ impl PgStore {
                 None
             }
         };
-        Ok(StoreStats { conversations, events, processed_messages, uploads, bytes })
+        Ok(StoreStats {
+            conversations,
+            events,
+            processed_messages,
+            uploads,
+            bytes,
+        })
     }
 
     pub(crate) async fn close(&self) {
@@ -290,14 +294,14 @@ impl PgStore {
 
 const SET_SYNCHRONOUS_COMMIT_OFF: &str = "SET synchronous_commit = off";
 
-async fn apply_migrations(connection: &mut PgConnection) -> Result<(), StoreError> {
+async fn apply_migrations(pool: &PgPool) -> Result<(), StoreError> {
     let mut migrator = migrate::migrator(migrate::POSTGRES).await?;
     // sqlx would otherwise serialize migrators with pg_advisory_lock.
     migrator.set_locking(false);
 
     let mut attempt = 1;
     loop {
-        match migrator.run(&mut *connection).await {
+        match run_migrations(&migrator, pool).await {
             Ok(()) => return Ok(()),
             Err(error) if attempt < MIGRATION_ATTEMPTS && is_execution_failure(&error) => {
                 tracing::warn!(%error, attempt, "applying migrations failed; retrying");
@@ -309,11 +313,23 @@ async fn apply_migrations(connection: &mut PgConnection) -> Result<(), StoreErro
     }
 }
 
+/// Runs `migrator` through a boxed future. Awaiting `migrator.run` directly
+/// would make [`PgStore::connect`] fail to be `Send`, because the compiler
+/// cannot prove the `Acquire` bound of `run` for every lifetime.
+fn run_migrations<'a>(
+    migrator: &'a Migrator,
+    pool: &'a PgPool,
+) -> Pin<Box<dyn Future<Output = Result<(), MigrateError>> + Send + 'a>> {
+    Box::pin(migrator.run(pool))
+}
+
 /// Whether a migration failed while running SQL, as a concurrent migrator can
 /// make it, rather than on a mismatch between the database and the binary.
-fn is_execution_failure(error: &sqlx::migrate::MigrateError) -> bool {
-    use sqlx::migrate::MigrateError;
-    matches!(error, MigrateError::Execute(_) | MigrateError::ExecuteMigration(..))
+fn is_execution_failure(error: &MigrateError) -> bool {
+    matches!(
+        error,
+        MigrateError::Execute(_) | MigrateError::ExecuteMigration(..)
+    )
 }
 
 /// Whether the database aborted a transaction to keep transactions
@@ -363,7 +379,13 @@ async fn write_turn(
         }
     };
 
-    insert_events(transaction, turn, first_new_seq(last_seq, turn.events.len()), now).await?;
+    insert_events(
+        transaction,
+        turn,
+        first_new_seq(last_seq, turn.events.len()),
+        now,
+    )
+    .await?;
 
     if let Some(message_id) = turn.message_id {
         let inserted = sqlx::query(sql::INSERT_PROCESSED)
@@ -375,7 +397,9 @@ async fn write_turn(
             .execute(&mut **transaction)
             .await?;
         if inserted.rows_affected() == 0 {
-            return Err(StoreError::DuplicateMessage { message_id: message_id.to_string() });
+            return Err(StoreError::DuplicateMessage {
+                message_id: message_id.to_string(),
+            });
         }
     }
     Ok(version)

@@ -4,7 +4,10 @@
 //! `ON CONFLICT ... DO NOTHING` and `RETURNING`. Every statement a turn runs
 //! is keyed by `(tenant_id, conversation_id)`.
 
-use crate::{StoreError, TurnCommit};
+use serde_json::Value;
+use sqlx::types::Json;
+
+use crate::{StoreError, StoredConversation, StoredEvent, TurnCommit, Upload};
 
 pub(crate) const LOAD_CONVERSATION: &str = "\
     SELECT version, last_seq, state, created_at, updated_at FROM conversations \
@@ -131,5 +134,50 @@ pub(crate) fn conflict(turn: &TurnCommit<'_>) -> StoreError {
         expected_version = turn.expected_version,
         "version check failed"
     );
-    StoreError::Conflict { conversation: turn.conversation.to_string() }
+    StoreError::Conflict {
+        conversation: turn.conversation.to_string(),
+    }
+}
+
+/// Columns of [`LOAD_CONVERSATION`].
+pub(crate) type ConversationRow = (i64, i64, Json<Value>, i64, i64);
+
+pub(crate) fn conversation_from_row(row: ConversationRow) -> StoredConversation {
+    let (version, last_seq, Json(state), created_at, updated_at) = row;
+    StoredConversation {
+        version,
+        last_seq,
+        state,
+        created_at,
+        updated_at,
+    }
+}
+
+/// Columns of [`TRANSCRIPT`].
+pub(crate) type EventRow = (i64, String, Json<Value>, i64);
+
+pub(crate) fn event_from_row(row: EventRow) -> StoredEvent {
+    let (seq, kind, Json(payload), created_at) = row;
+    StoredEvent {
+        seq,
+        kind,
+        payload,
+        created_at,
+    }
+}
+
+/// Columns of [`LOAD_UPLOAD`].
+pub(crate) type UploadRow = (String, String, String, String, i64, Vec<u8>, i64);
+
+pub(crate) fn upload_from_row(row: UploadRow) -> Upload {
+    let (id, conversation, name, content_type, size, data, created_at) = row;
+    Upload {
+        id,
+        conversation,
+        name,
+        content_type,
+        size,
+        data,
+        created_at,
+    }
 }

@@ -1,11 +1,14 @@
 //! The SQLite backend: one database file in WAL mode, written through a
 //! single connection and read through a pool.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::Value;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -65,7 +68,8 @@ impl SqliteStore {
             .connect_with(connect_options.clone().journal_mode(SqliteJournalMode::Wal))
             .await
             .map_err(|error| file_error(&path, error))?;
-        migrate::migrator(migrate::SQLITE).await?.run(&writer).await?;
+        let migrator = migrate::migrator(migrate::SQLITE).await?;
+        run_migrations(&migrator, &writer).await?;
 
         let readers = options.max_connections.saturating_sub(1).max(1);
         let reader = SqlitePoolOptions::new()
@@ -76,7 +80,11 @@ impl SqliteStore {
             .map_err(|error| file_error(&path, error))?;
 
         tracing::info!(path = %path.display(), readers, "opened SQLite store");
-        Ok(SqliteStore { writer, reader, path })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            path,
+        })
     }
 
     /// The database file.
@@ -89,14 +97,12 @@ impl SqliteStore {
         tenant: &str,
         conversation: &str,
     ) -> Result<Option<StoredConversation>, StoreError> {
-        let row: Option<(i64, i64, Json<Value>, i64, i64)> = sqlx::query_as(sql::LOAD_CONVERSATION)
+        let row: Option<sql::ConversationRow> = sqlx::query_as(sql::LOAD_CONVERSATION)
             .bind(tenant)
             .bind(conversation)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.map(|(version, last_seq, Json(state), created_at, updated_at)| {
-            StoredConversation { version, last_seq, state, created_at, updated_at }
-        }))
+        Ok(row.map(sql::conversation_from_row))
     }
 
     pub(crate) async fn processed(
@@ -141,17 +147,14 @@ impl SqliteStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, String, Json<Value>, i64)> = sqlx::query_as(sql::TRANSCRIPT)
+        let rows: Vec<sql::EventRow> = sqlx::query_as(sql::TRANSCRIPT)
             .bind(tenant)
             .bind(conversation)
             .bind(after_seq)
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, kind, Json(payload), created_at)| StoredEvent { seq, kind, payload, created_at })
-            .collect())
+        Ok(rows.into_iter().map(sql::event_from_row).collect())
     }
 
     pub(crate) async fn delete_conversation(
@@ -223,21 +226,12 @@ impl SqliteStore {
         tenant: &str,
         id: &str,
     ) -> Result<Option<Upload>, StoreError> {
-        let row: Option<(String, String, String, String, i64, Vec<u8>, i64)> =
-            sqlx::query_as(sql::LOAD_UPLOAD)
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(row.map(|(id, conversation, name, content_type, size, data, created_at)| Upload {
-            id,
-            conversation,
-            name,
-            content_type,
-            size,
-            data,
-            created_at,
-        }))
+        let row: Option<sql::UploadRow> = sqlx::query_as(sql::LOAD_UPLOAD)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(sql::upload_from_row))
     }
 
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
@@ -248,7 +242,9 @@ impl SqliteStore {
 
     pub(crate) async fn stats(&self) -> Result<StoreStats, StoreError> {
         let (conversations, events, processed_messages, uploads): (i64, i64, i64, i64) =
-            sqlx::query_as(sql::COUNT_ROWS).fetch_one(&self.reader).await?;
+            sqlx::query_as(sql::COUNT_ROWS)
+                .fetch_one(&self.reader)
+                .await?;
         // page_count reflects the latest commit even before a checkpoint copies
         // it from the WAL into the file.
         let (bytes,): (i64,) = sqlx::query_as(
@@ -256,7 +252,13 @@ impl SqliteStore {
         )
         .fetch_one(&self.reader)
         .await?;
-        Ok(StoreStats { conversations, events, processed_messages, uploads, bytes: Some(bytes) })
+        Ok(StoreStats {
+            conversations,
+            events,
+            processed_messages,
+            uploads,
+            bytes: Some(bytes),
+        })
     }
 
     pub(crate) async fn close(&self) {
@@ -265,15 +267,29 @@ impl SqliteStore {
     }
 }
 
+/// Runs `migrator` through a boxed future. Awaiting `migrator.run` directly
+/// would make [`SqliteStore::connect`] fail to be `Send`, because the compiler
+/// cannot prove the `Acquire` bound of `run` for every lifetime.
+fn run_migrations<'a>(
+    migrator: &'a Migrator,
+    writer: &'a SqlitePool,
+) -> Pin<Box<dyn Future<Output = Result<(), MigrateError>> + Send + 'a>> {
+    Box::pin(migrator.run(writer))
+}
+
 /// Returns the file path of a `sqlite:` URL, rejecting in-memory databases.
 fn database_path(url: &str) -> Result<PathBuf, StoreError> {
     let without_scheme = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
-    let (database, parameters) = without_scheme.split_once('?').unwrap_or((without_scheme, ""));
+    let (database, parameters) = without_scheme
+        .split_once('?')
+        .unwrap_or((without_scheme, ""));
     let in_memory = database == ":memory:"
-        || parameters.split('&').any(|parameter| parameter == "mode=memory");
+        || parameters
+            .split('&')
+            .any(|parameter| parameter == "mode=memory");
     if in_memory {
         return Err(invalid_url(
             url,
@@ -286,13 +302,16 @@ fn database_path(url: &str) -> Result<PathBuf, StoreError> {
         return Err(invalid_url(url, "the URL has no file path"));
     }
 
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|error| invalid_url(url, error.to_string()))?;
+    let options =
+        SqliteConnectOptions::from_str(url).map_err(|error| invalid_url(url, error.to_string()))?;
     Ok(options.get_filename().to_path_buf())
 }
 
 fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
-    let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) else {
+    let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    else {
         return Ok(());
     };
     std::fs::create_dir_all(parent).map_err(|error| StoreError::SqliteFile {
@@ -302,7 +321,10 @@ fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
 }
 
 fn file_error(path: &Path, error: sqlx::Error) -> StoreError {
-    StoreError::SqliteFile { path: path.to_path_buf(), source: Box::new(error) }
+    StoreError::SqliteFile {
+        path: path.to_path_buf(),
+        source: Box::new(error),
+    }
 }
 
 /// Runs the statements of one turn in `transaction`, which the caller commits
@@ -342,7 +364,13 @@ async fn write_turn(
         }
     };
 
-    insert_events(transaction, turn, first_new_seq(last_seq, turn.events.len()), now).await?;
+    insert_events(
+        transaction,
+        turn,
+        first_new_seq(last_seq, turn.events.len()),
+        now,
+    )
+    .await?;
 
     if let Some(message_id) = turn.message_id {
         let inserted = sqlx::query(sql::INSERT_PROCESSED)
@@ -354,7 +382,9 @@ async fn write_turn(
             .execute(&mut **transaction)
             .await?;
         if inserted.rows_affected() == 0 {
-            return Err(StoreError::DuplicateMessage { message_id: message_id.to_string() });
+            return Err(StoreError::DuplicateMessage {
+                message_id: message_id.to_string(),
+            });
         }
     }
     Ok(version)

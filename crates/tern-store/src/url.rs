@@ -124,14 +124,23 @@ mod tests {
     #[test]
     fn mask_password_hides_every_password_form() {
         let cases = [
-            ("postgres://tern:s3cret@db:5432/tern", "postgres://tern:***@db:5432/tern"),
-            ("postgres://tern:p@ss@db/tern", "postgres://tern:***@db/tern"),
+            (
+                "postgres://tern:s3cret@db:5432/tern",
+                "postgres://tern:***@db:5432/tern",
+            ),
+            (
+                "postgres://tern:p@ss@db/tern",
+                "postgres://tern:***@db/tern",
+            ),
             ("postgres://tern@db/tern", "postgres://tern@db/tern"),
             (
                 "postgres://db/tern?user=tern&password=s3cret&sslmode=disable",
                 "postgres://db/tern?user=tern&password=***&sslmode=disable",
             ),
-            ("sqlite://data/tern.db?mode=rwc", "sqlite://data/tern.db?mode=rwc"),
+            (
+                "sqlite://data/tern.db?mode=rwc",
+                "sqlite://data/tern.db?mode=rwc",
+            ),
             ("sqlite:tern.db", "sqlite:tern.db"),
         ];
         for (url, expected) in cases {

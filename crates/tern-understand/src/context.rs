@@ -7,9 +7,9 @@
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use tern_engine::{flow_collects, DialogueState, Engine, Waiting};
+use tern_engine::{conditions_after, flow_collects, DialogueState, Engine, Waiting};
 use tern_flow::template::render_value;
-use tern_flow::{Collect, Flow, SlotType};
+use tern_flow::{Collect, Flow, SlotType, StepKind};
 
 /// Turns of history included in the prompt.
 pub const HISTORY_WINDOW: usize = 6;
@@ -54,11 +54,19 @@ pub struct FlowInfo {
     /// Slots the flow collects, as `name:type`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slots: Vec<String>,
+    /// Conditions judged right after the flow's first question, for a
+    /// message that starts the flow and answers that question at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SlotInfo {
+    /// The name the flow collects (`collect:`), which commands use.
     pub name: String,
+    /// Where the value is stored when the step has `set_slot_as`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_as: Option<String>,
     #[serde(rename = "type")]
     pub slot_type: SlotType,
     /// The question as the user saw it.
@@ -137,12 +145,17 @@ fn flow_info(flow: &Flow) -> FlowInfo {
         slots: flow_collects(flow)
             .map(|c| format!("{}:{}", c.slot.value, c.slot_type.name()))
             .collect(),
+        conditions: match flow.first_step() {
+            Some(step) if matches!(step.kind, StepKind::Collect(_)) => conditions_after(flow, &step.id),
+            _ => Vec::new(),
+        },
     }
 }
 
 fn slot_info(collect: &Collect, state: &DialogueState) -> SlotInfo {
     SlotInfo {
-        name: collect.store_as.clone(),
+        name: collect.slot.value.clone(),
+        stored_as: (collect.store_as != collect.slot.value).then(|| collect.store_as.clone()),
         slot_type: collect.slot_type,
         question: clip(&collect.description.render(&state.slots)),
         options: collect.options.iter().map(|o| o.value.clone()).collect(),
@@ -160,5 +173,9 @@ fn clip(text: &str) -> String {
 
 /// Reads the value of a slot the context lists, for the offline rules.
 pub fn slot_named<'c>(context: &'c PromptContext, name: &str) -> Option<&'c SlotInfo> {
-    context.asking.iter().chain(&context.other_slots).find(|s| s.name == name)
+    context
+        .asking
+        .iter()
+        .chain(&context.other_slots)
+        .find(|s| s.name == name || s.stored_as.as_deref() == Some(name))
 }

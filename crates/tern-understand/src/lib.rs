@@ -5,12 +5,18 @@
 //! - [`output`] reads the model's answer and drops every command the
 //!   context does not allow, with a reason.
 //! - [`offline`] gives the same result from rules, without an LLM.
+//! - [`understander`] picks between the rules and an LLM client.
+//! - [`turn`] runs one message end to end around the engine.
 
 pub mod context;
 pub mod offline;
 pub mod output;
 pub mod prompt;
 pub mod schema;
+pub mod turn;
+pub mod understander;
 
 pub use context::{HistoryTurn, PromptContext};
 pub use output::{check_commands, parse_output, Dropped, OutputError};
+pub use turn::{run_turn, ActionRunner, Understand, TurnFailure, TurnInput, TurnOutput};
+pub use understander::{LlmCall, Understander, Understanding, UnderstandError};

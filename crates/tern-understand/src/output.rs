@@ -10,6 +10,8 @@ use crate::context::{slot_named, PromptContext};
 /// A command taken out of the answer, and why.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Dropped {
+    /// The command's name, or `invalid` when it could not be read.
+    pub name: String,
     /// The command as the model wrote it (clipped).
     pub command: String,
     pub reason: String,
@@ -66,7 +68,8 @@ fn normalize(item: &Value) -> Value {
 }
 
 fn drop_item(item: &Value, reason: &str) -> Dropped {
-    Dropped { command: clip(&item.to_string()), reason: reason.to_string() }
+    let name = item.get("command").and_then(Value::as_str).unwrap_or("invalid");
+    Dropped { name: clip(name), command: clip(&item.to_string()), reason: reason.to_string() }
 }
 
 fn clip(text: &str) -> String {
@@ -89,7 +92,7 @@ pub fn check_commands(context: &PromptContext, commands: Vec<Command>) -> (Vec<C
         if let Err(reason) = verdict {
             let shown = serde_json::to_string(command).unwrap_or_default();
             tracing::info!(command = %shown, %reason, "dropped a command from the model");
-            dropped.push(Dropped { command: clip(&shown), reason });
+            dropped.push(Dropped { name: command.name().into(), command: clip(&shown), reason });
         } else if !kept.contains(command) {
             kept.push(command.clone());
         }
@@ -99,10 +102,16 @@ pub fn check_commands(context: &PromptContext, commands: Vec<Command>) -> (Vec<C
 
 fn check_one(context: &PromptContext, started: &[&str], command: &Command) -> Result<(), String> {
     match command {
-        Command::StartFlow { flow } => startable(context, flow),
+        // The engine checks start requests itself (existence, trigger,
+        // guard) and tells the user when a flow is unavailable.
+        Command::StartFlow { .. } => Ok(()),
         Command::SetSlot { slot, value } => settable(context, started, slot, value),
         Command::Judge { condition, .. } => {
-            if context.conditions.contains(condition) {
+            let in_started_flow = context
+                .flows
+                .iter()
+                .any(|f| started.contains(&f.id.as_str()) && f.conditions.contains(condition));
+            if context.conditions.contains(condition) || in_started_flow {
                 Ok(())
             } else {
                 Err(format!("no condition `{condition}` is being judged"))
@@ -130,10 +139,9 @@ fn settable(context: &PromptContext, started: &[&str], slot: &str, value: &Value
     if !(value.is_string() || value.is_number() || value.is_boolean()) {
         return Err(format!("value for `{slot}` must be a string, number or boolean"));
     }
-    if let Some(info) = slot_named(context, slot) {
-        if info.slot_type == tern_flow::SlotType::File {
-            return Err(format!("`{slot}` takes a file, which only an upload can provide"));
-        }
+    // A text value for a file slot passes: the engine rejects it and asks
+    // for an upload, which tells the user more than dropping it would.
+    if slot_named(context, slot).is_some() {
         return Ok(());
     }
     let in_started_flow = context
@@ -141,10 +149,10 @@ fn settable(context: &PromptContext, started: &[&str], slot: &str, value: &Value
         .iter()
         .filter(|f| started.contains(&f.id.as_str()))
         .flat_map(|f| &f.slots)
-        .any(|s| s.split(':').next() == Some(slot) && !s.ends_with(":file"));
+        .any(|s| s.split(':').next() == Some(slot));
     if in_started_flow {
         Ok(())
     } else {
-        Err(format!("no active or starting flow collects slot `{slot}`"))
+        Err(format!("no active flow collects slot `{slot}`"))
     }
 }

@@ -12,7 +12,7 @@ pub const SYSTEM_PROMPT: &str = r#"You read one message from a user of a custome
 Commands:
 - {"command":"start_flow","flow":ID}: the user asks for what a flow in `flows` does. Use only ids from `flows`.
 - {"command":"set_slot","slot":NAME,"value":VALUE}: the user gives a value for `asking`, for a slot in `other_slots`, or for a slot of a flow you start in the same answer (its `slots`). A new value for a slot in `filled` is a correction. Values are strings, numbers or true/false; dates as YYYY-MM-DD.
-- {"command":"judge","condition":TEXT,"value":true|false}: one for each entry in `conditions`, judged against the message and history.
+- {"command":"judge","condition":TEXT,"value":true|false}: one for each entry in `conditions`, judged against the message and history; also one for each of a flow's `conditions` when you start that flow and fill its first slot.
 - {"command":"affirm"} or {"command":"deny"}: yes or no to what is `awaiting`, or to a yes/no question.
 - {"command":"cancel"}: the user wants to stop the current process.
 - {"command":"clarify","flows":[ID,...]}: the message could mean several flows.

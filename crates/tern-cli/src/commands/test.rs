@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tern_convtest::{run_file, FileReport};
+use tern_convtest::{run_file, FileReport, Mode};
 
 use crate::cli::TestArgs;
 
@@ -16,15 +16,30 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         anyhow::bail!("no test files (*.yml, *.yaml) found in the given paths");
     }
+    let mode = if args.mock_llm { Mode::MockLlm } else { Mode::Direct };
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
+    let (mut messages, mut calls) = (0, 0);
+    let mut multi_call_turns = Vec::new();
     for file in &files {
-        let report = run_file(file);
+        let report = run_file(file, mode);
         print_report(&report);
+        messages += report.user_messages;
+        calls += report.llm_calls;
+        for (test, turn, count) in &report.multi_call_turns {
+            multi_call_turns.push(format!("{}: {test}, turn {turn}: {count} calls", report.path.display()));
+        }
         if report.error.is_some() {
             broken += 1;
         }
         passed += report.tests.iter().filter(|t| t.passed()).count();
         failed += report.tests.iter().filter(|t| !t.passed()).count();
+    }
+    if mode == Mode::MockLlm {
+        let per_message = if messages == 0 { 0.0 } else { calls as f64 / messages as f64 };
+        println!("\nLLM calls: {calls} for {messages} user messages ({per_message:.3} per message)");
+        for line in &multi_call_turns {
+            println!("  {line}");
+        }
     }
     println!("\n{passed} passed, {failed} failed, {broken} files could not run");
     Ok(if failed == 0 && broken == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })

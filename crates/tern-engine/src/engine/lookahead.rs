@@ -43,9 +43,17 @@ impl<'a> Engine<'a> {
             return Vec::new();
         };
         let Some(flow) = self.flows.flow(&frame.flow) else { return Vec::new() };
+        conditions_after(flow, &frame.step)
+    }
+}
+
+/// `semantic_if` conditions reachable from step `step_id` (included)
+/// through steps that neither wait nor leave the flow.
+pub fn conditions_after(flow: &Flow, step_id: &str) -> Vec<String> {
+    {
         let mut conditions = Vec::new();
         let mut visited: Vec<&str> = Vec::new();
-        let mut pending: Vec<&Step> = flow.step(&frame.step).into_iter().collect();
+        let mut pending: Vec<&Step> = flow.step(step_id).into_iter().collect();
         while let Some(step) = pending.pop() {
             if visited.contains(&step.id.as_str()) || visited.len() >= LOOKAHEAD_STEPS {
                 continue;

@@ -8,7 +8,9 @@
 
 mod actions;
 mod graph;
+mod loops;
 mod references;
+mod slot_uses;
 mod slots;
 mod steps;
 mod suggest;
@@ -33,15 +35,15 @@ pub fn validate(flows: &FlowSet, actions: Option<&ActionRegistry>) -> Vec<Diagno
     references::check_flow_id_case(flows, &mut report);
 
     graph::check_reachability(flows, &graphs, &mut report);
-    graph::check_loops_without_input(flows, &graphs, &mut report);
+    loops::check_loops_without_input(flows, &graphs, &mut report);
 
     steps::check_no_else(flows, &mut report);
     steps::check_choice_options(flows, &mut report);
     steps::check_validation_fields(flows, &mut report);
 
     let assigned = slots::Assigned::analyze(flows, &graphs);
-    slots::check_slot_uses(flows, &graphs, &assigned, &mut report);
-    slots::check_guards(flows, &assigned, &mut report);
+    slot_uses::check_slot_uses(flows, &graphs, &assigned, &mut report);
+    slot_uses::check_guards(flows, &assigned, &mut report);
     actions::check_actions(flows, &graphs, &assigned, actions, &mut report);
 
     report.finish()
@@ -134,7 +136,7 @@ impl<'a> Report<'a> {
     }
 }
 
-/// The field path of a step, such as `flows.greet.steps[2]`.
+/// Returns the field path of a step, such as `flows.greet.steps[2]`.
 ///
 /// NOTE: the index counts the steps the loader kept. A step after a
 /// duplicate id, which the loader drops, gets an index one lower than its

@@ -1,4 +1,4 @@
-//! Slots that are used before they are set.
+//! The slots set on every path to each step.
 //!
 //! A forward "definitely assigned" dataflow analysis runs over each flow's
 //! step graph: the slots set on every path to a step are the intersection,
@@ -13,16 +13,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::{Edge, EdgeKind, FlowGraph};
-use super::{Report, step_path, suggest};
-use crate::model::{Condition, FlowSet, Next, Pos, Step, StepKind};
-use crate::template::Template;
+use super::suggest;
+use crate::model::{FlowSet, Step, StepKind};
 
-type SlotSet = BTreeSet<String>;
+pub(crate) type SlotSet = BTreeSet<String>;
 
 /// The slots known to be set at a point, or `None` while no path has reached
 /// the point. `None` is the identity of both meets: "every slot" for the
 /// intersection, "no path yet" for the union.
-type State = Option<SlotSet>;
+pub(crate) type State = Option<SlotSet>;
 
 /// Rule that combines the states of several incoming edges.
 #[derive(Clone, Copy)]
@@ -101,7 +100,7 @@ impl Assigned {
 
     /// Returns the slots set after a step, when control leaves along an edge of
     /// `kind`.
-    fn after(&self, flows: &FlowSet, flow: usize, step: usize, kind: EdgeKind) -> State {
+    pub(crate) fn after(&self, flows: &FlowSet, flow: usize, step: usize, kind: EdgeKind) -> State {
         let before = &self.before[flow][step];
         transfer(
             flows,
@@ -114,6 +113,11 @@ impl Assigned {
 
     pub(crate) fn is_set_anywhere(&self, slot: &str) -> bool {
         self.anywhere.contains_key(slot)
+    }
+
+    /// Returns the names of all slots that some step sets, in name order.
+    pub(crate) fn set_anywhere(&self) -> impl Iterator<Item = &str> {
+        self.anywhere.keys().map(String::as_str)
     }
 
     /// Explains why `slot` is not set on every path to the start of a step.
@@ -461,168 +465,4 @@ fn slots_set_anywhere(flows: &FlowSet) -> BTreeMap<String, (usize, usize)> {
         }
     }
     anywhere
-}
-
-/// Reports slot references in step texts and conditions that are not set on
-/// every path reaching them, and collect steps that reference the slot they
-/// are collecting.
-pub(crate) fn check_slot_uses(
-    flows: &FlowSet,
-    graphs: &[FlowGraph],
-    assigned: &Assigned,
-    report: &mut Report,
-) {
-    for (flow_index, flow) in flows.flows.values().enumerate() {
-        for (step_index, step) in flow.steps.iter().enumerate() {
-            let uses = StepUses {
-                flows,
-                graphs,
-                assigned,
-                flow: flow_index,
-                step: step_index,
-            };
-            uses.check(step, report);
-        }
-    }
-}
-
-/// The slot references of one step.
-struct StepUses<'a> {
-    flows: &'a FlowSet,
-    graphs: &'a [FlowGraph],
-    assigned: &'a Assigned,
-    flow: usize,
-    step: usize,
-}
-
-impl StepUses<'_> {
-    fn check(&self, step: &Step, report: &mut Report) {
-        let path = step_path(&self.flows.flows[self.flow], self.step);
-        match &step.kind {
-            StepKind::Response(response) => {
-                self.check_template(
-                    &response.text,
-                    step.pos,
-                    &format!("{path}.response"),
-                    &[],
-                    report,
-                );
-            }
-            StepKind::Collect(collect) => {
-                let own = [collect.slot.value.as_str(), collect.store_as.as_str()];
-                let field = format!("{path}.description");
-                self.check_template(&collect.description, step.pos, &field, &own, report);
-                if let Some(message) = collect.validation.as_ref().and_then(|v| v.message.as_ref())
-                {
-                    let field = format!("{path}.validation.message");
-                    self.check_template(message, step.pos, &field, &own, report);
-                }
-            }
-            StepKind::Handoff(handoff) => {
-                if let Some(message) = &handoff.message {
-                    self.check_template(
-                        message,
-                        step.pos,
-                        &format!("{path}.handoff.message"),
-                        &[],
-                        report,
-                    );
-                }
-            }
-            _ => {}
-        }
-        self.check_conditions(step, &path, report);
-    }
-
-    /// Checks a text shown when the step starts. `own` lists the names a
-    /// collect step stores its value under, which its own texts may not
-    /// reference because the value is not stored yet.
-    fn check_template(
-        &self,
-        template: &Template,
-        pos: Pos,
-        field: &str,
-        own: &[&str],
-        report: &mut Report,
-    ) {
-        let before = self.assigned.before(self.flow, self.step);
-        for slot in template.slot_refs() {
-            if own.contains(&slot) {
-                let message = format!(
-                    "slot `{slot}` is the one this step collects, so it has no value yet when this text is shown"
-                );
-                report
-                    .error("self_reference", pos, field, message)
-                    .hint(format!(
-                        "remove `slots.{slot}` from this text, or mention a slot collected earlier"
-                    ));
-                continue;
-            }
-            if before.is_some_and(|set| !set.contains(slot)) {
-                self.report_missing(slot, pos, field, report);
-            }
-        }
-    }
-
-    /// Checks `if` conditions, which run after the step, so a collect step's
-    /// conditions see its own slot and an action's see its result.
-    fn check_conditions(&self, step: &Step, path: &str, report: &mut Report) {
-        let Next::Branches(branches) = &step.next else {
-            return;
-        };
-        for (position, branch) in branches.iter().enumerate() {
-            let Condition::If(expr) = &branch.condition else {
-                continue;
-            };
-            let after =
-                self.assigned
-                    .after(self.flows, self.flow, self.step, EdgeKind::Branch(position));
-            let Some(after) = after else { continue };
-            let field = format!("{path}.next[{position}].if");
-            for slot in expr.slot_refs() {
-                if !after.contains(slot) {
-                    self.report_missing(slot, branch.pos, &field, report);
-                }
-            }
-        }
-    }
-
-    fn report_missing(&self, slot: &str, pos: Pos, field: &str, report: &mut Report) {
-        let explanation =
-            self.assigned
-                .explain_missing(self.flows, self.graphs, self.flow, self.step, slot);
-        let message = format!("slot `{slot}` {}", explanation.reason);
-        report
-            .error("slot_not_collected", pos, field, message)
-            .hint(explanation.hint);
-    }
-}
-
-/// Warns about flow guards that reference slots no flow sets. Guards run
-/// before their flow starts, so any flow setting the slot is enough.
-pub(crate) fn check_guards(flows: &FlowSet, assigned: &Assigned, report: &mut Report) {
-    let known: Vec<&str> = assigned.anywhere.keys().map(String::as_str).collect();
-    for flow in flows.flows.values() {
-        let Some(guard) = &flow.guard else { continue };
-        for slot in guard.value.slot_refs() {
-            if assigned.is_set_anywhere(slot) {
-                continue;
-            }
-            let message = format!(
-                "guard uses slot `{slot}`, which no flow collects, so it never has a value"
-            );
-            let hint = match suggest::closest(slot, known.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("collect `{slot}` in some flow, or remove it from the guard"),
-            };
-            report
-                .warning(
-                    "unknown_slot",
-                    guard.pos,
-                    &format!("flows.{}.guard", flow.id),
-                    message,
-                )
-                .hint(hint);
-        }
-    }
 }

@@ -4,6 +4,7 @@
 
 mod actions;
 mod graph;
+mod loops;
 mod references;
 mod slots;
 mod steps;

@@ -149,3 +149,74 @@ fn matching_validation_is_fine() {
     );
     assert!(diagnostics.is_empty(), "{diagnostics:#?}");
 }
+
+#[test]
+fn branches_without_else_warn() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask_help
+  collect: needs_help
+  collect_type: boolean
+  description: "Do you need help?"
+  next:
+    - if: "slots.needs_help == true"
+      then: help
+- id: help
+  response: "Here to help"
+"#,
+    );
+    let warning = only(&diagnostics, "no_else");
+    assert!(!warning.is_error());
+    assert_eq!(warning.path, "flows.main.steps[0].next");
+    assert!(
+        warning.message.contains("the flow ends"),
+        "{}",
+        warning.message
+    );
+}
+
+#[test]
+fn literal_true_branch_needs_no_else() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask_help
+  collect: needs_help
+  collect_type: boolean
+  description: "Do you need help?"
+  next:
+    - if: "slots.needs_help == true"
+      then: help
+    - if: "true"
+      then: END
+- id: help
+  response: "Here to help"
+"#,
+    );
+    assert!(
+        with_code(&diagnostics, "no_else").is_empty(),
+        "{diagnostics:#?}"
+    );
+}
+
+#[test]
+fn semantic_branches_mixed_with_if() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask
+  collect: request
+  description: "How can I help?"
+  next:
+    - semantic_if: "user is unhappy"
+      then: sorry
+    - if: "slots.request == 'help'"
+      then: help
+  else: help
+- id: sorry
+  response: "Sorry to hear that"
+  next: help
+- id: help
+  response: "Here to help"
+"#,
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+}

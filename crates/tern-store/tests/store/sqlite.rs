@@ -1,0 +1,178 @@
+//! The suite on SQLite, each test on a file in a temporary directory of its
+//! own, plus SQLite's own cases.
+
+use serde_json::json;
+use tern_store::{NewEvent, Store, StoreError, StoreOptions, TurnCommit};
+
+use crate::{Cleanup, TestDatabase};
+
+async fn open_shared() -> TestDatabase {
+    open_isolated().await
+}
+
+async fn open_isolated() -> TestDatabase {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        directory.path().join("tern.db").display()
+    );
+    TestDatabase::connect(url, Cleanup::TempDir(directory)).await
+}
+
+crate::all_suite_tests!();
+
+#[tokio::test]
+async fn connect_creates_missing_directories() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("nested/deeper/tern.db");
+    let url = format!("sqlite:{}", path.display());
+
+    let store = Store::connect(&url, StoreOptions::default())
+        .await
+        .expect("connect");
+    assert_eq!(store.backend(), "sqlite");
+    assert!(path.is_file(), "{} was not created", path.display());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn unusable_path_error_names_path() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let blocker = directory.path().join("blocker");
+    std::fs::write(&blocker, b"a file where a directory should be").expect("write blocker");
+    let path = blocker.join("sub/tern.db");
+    let url = format!("sqlite://{}", path.display());
+
+    let error = Store::connect(&url, StoreOptions::default())
+        .await
+        .expect_err("a file as parent directory");
+    assert_eq!(error.kind(), "sqlite_file");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("`{}`", path.display())),
+        "{message}"
+    );
+    assert!(message.contains("cannot create directory"), "{message}");
+}
+
+#[tokio::test]
+async fn directory_as_database_error_names_path() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", directory.path().display());
+
+    let error = Store::connect(&url, StoreOptions::default())
+        .await
+        .expect_err("a directory as database file");
+    assert_eq!(error.kind(), "sqlite_file");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("`{}`", directory.path().display())),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn in_memory_database_is_rejected() {
+    for url in [
+        "sqlite::memory:",
+        "sqlite://:memory:",
+        "sqlite://tern.db?mode=memory",
+    ] {
+        let error = Store::connect(url, StoreOptions::default())
+            .await
+            .expect_err("in-memory database");
+        assert_eq!(error.kind(), "invalid_url", "{url}");
+        let message = error.to_string();
+        assert!(
+            message.contains("in-memory SQLite databases are not supported"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn url_without_path_is_rejected() {
+    let error = Store::connect("sqlite://", StoreOptions::default())
+        .await
+        .expect_err("no path");
+    assert_eq!(error.kind(), "invalid_url");
+    assert!(
+        error.to_string().contains("the URL has no file path"),
+        "{error}"
+    );
+}
+
+/// Two stores on one file act like two server processes: each has its own
+/// writer connection, and SQLite's file lock with busy_timeout orders them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_share_one_file() {
+    let database = open_isolated().await;
+    let second = Store::connect(&database.url, StoreOptions::default())
+        .await
+        .expect("second store on the same file");
+    let state = json!({ "counter": 0 });
+    let create = TurnCommit {
+        tenant: "two-stores",
+        conversation: "c",
+        expected_version: None,
+        state: &state,
+        events: &[],
+        message_id: None,
+        response: &serde_json::Value::Null,
+    };
+    database.store.commit_turn(create).await.expect("create");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for (task, store) in [database.store.clone(), second.clone()]
+        .into_iter()
+        .cycle()
+        .take(8)
+        .enumerate()
+    {
+        tasks.spawn(async move {
+            for increment in 0..3 {
+                loop {
+                    let stored = store
+                        .load("two-stores", "c")
+                        .await
+                        .expect("load")
+                        .expect("exists");
+                    let counter = stored.state["counter"].as_i64().expect("counter");
+                    let state = json!({ "counter": counter + 1 });
+                    let new_events = [NewEvent {
+                        kind: "increment".to_string(),
+                        payload: json!({ "task": task, "increment": increment }),
+                    }];
+                    let commit = TurnCommit {
+                        tenant: "two-stores",
+                        conversation: "c",
+                        expected_version: Some(stored.version),
+                        state: &state,
+                        events: &new_events,
+                        message_id: None,
+                        response: &serde_json::Value::Null,
+                    };
+                    match store.commit_turn(commit).await {
+                        Ok(_) => break,
+                        Err(StoreError::Conflict { .. }) => continue,
+                        Err(error) => panic!("task {task}: {error}"),
+                    }
+                }
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task panicked");
+    }
+
+    let stored = second
+        .load("two-stores", "c")
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(stored.version, 25);
+    assert_eq!(stored.state["counter"], json!(24));
+    assert_eq!(stored.last_seq, 24);
+    second.close().await;
+    database.finish().await;
+}
