@@ -22,6 +22,49 @@ pub enum Command {
     /// Run scripted conversation tests; exits 0 when all pass, 1 when any
     /// fails, 2 when a file cannot be read.
     Test(TestArgs),
+    /// Run the server. Without settings it serves the bundled example
+    /// assistant on 127.0.0.1:8080 with an SQLite file and the offline
+    /// understander.
+    Serve(tern_server::config::ServeArgs),
+    /// Talk to an assistant in the terminal: a running server with --url,
+    /// or the bundled example (or --flows) in this process.
+    Chat(ChatArgs),
+    /// Run a mock LLM server speaking the OpenAI and Anthropic chat APIs,
+    /// for tests and benchmarks.
+    MockLlm(MockLlmArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ChatArgs {
+    /// Base URL of a running Tern server, such as http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Conversation id [default: a new random one].
+    #[arg(long, value_name = "ID")]
+    pub conversation: Option<String>,
+    /// Client key of the server, if it requires one.
+    #[arg(long, env = "TERN_CLIENT_KEY", value_name = "KEY", hide_env_values = true)]
+    pub client_key: Option<String>,
+    /// Without --url: settings of the in-process server.
+    #[command(flatten)]
+    pub local: tern_server::config::ServeArgs,
+}
+
+#[derive(clap::Args)]
+pub struct MockLlmArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8089", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Delay before each answer in milliseconds: `1000`, or a range such as `800..1200`.
+    #[arg(long, default_value = "0", value_name = "MS")]
+    pub latency_ms: tern_mock_llm::Latency,
+    /// Script of replies by user-text pattern (YAML).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Answer when no rule matches: `derive` (from the prompt's context), a
+    /// fault name, or a JSON object.
+    #[arg(long, default_value = "derive", value_name = "REPLY")]
+    pub default_reply: tern_mock_llm::DefaultReply,
 }
 
 #[derive(clap::Args)]
@@ -49,13 +92,20 @@ pub struct TestArgs {
     pub paths: Vec<PathBuf>,
 }
 
-pub fn init_tracing(verbose: u8) {
+/// Sets up logging to stderr. `quiet_level` applies without -v: `info` for
+/// servers, `warn` for one-shot commands.
+pub fn init_tracing(verbose: u8, quiet_level: &str, json: bool) {
     let default = match verbose {
-        0 => "warn",
+        0 => quiet_level,
         1 => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

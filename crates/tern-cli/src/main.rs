@@ -9,7 +9,12 @@ mod commands;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    cli::init_tracing(cli.verbose);
+    let (level, json) = match &cli.command {
+        cli::Command::Serve(args) => ("info", args.log_json),
+        cli::Command::MockLlm(_) => ("info", false),
+        _ => ("warn", false),
+    };
+    cli::init_tracing(cli.verbose, level, json);
     match commands::run(cli.command) {
         Ok(code) => code,
         Err(error) => {

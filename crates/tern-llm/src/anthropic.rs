@@ -22,7 +22,7 @@ pub(crate) struct Anthropic {
     pub mode: StructuredMode,
 }
 
-/// The headers every request carries: the key and the API version.
+/// Builds the headers every request carries: the key and the API version.
 pub(crate) fn headers(config: &LlmConfig) -> Result<HeaderMap, ConfigError> {
     let mut headers = HeaderMap::new();
     if let Some(key) = config.api_key.as_deref().filter(|key| !key.is_empty()) {
@@ -80,8 +80,8 @@ impl Protocol for Anthropic {
             .iter()
             .find(|block| block.get("type").and_then(Value::as_str) == Some("tool_use"))
             .and_then(|block| block.get("input"));
-        // A model that ignores the forced tool answers in text; the caller
-        // validates that text like any other output.
+        // A model that ignores the forced tool replies with text blocks. The
+        // caller validates that text like any other output.
         let text = match tool_input {
             Some(input) if self.mode == StructuredMode::ToolCall => input.to_string(),
             _ => {

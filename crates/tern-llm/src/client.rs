@@ -12,7 +12,7 @@ use crate::{ChatRequest, ChatResponse, LlmClient, LlmError, Usage};
 
 /// One provider's API shapes.
 pub(crate) trait Protocol: Send + Sync + 'static {
-    /// The JSON body for `request`.
+    /// Builds the JSON body for `request`.
     fn request_body(&self, request: &ChatRequest) -> Value;
 
     /// Extracts the model's output text and the token counts from a 2xx body.

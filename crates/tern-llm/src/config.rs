@@ -21,7 +21,7 @@ pub enum ProviderKind {
 impl ProviderKind {
     pub const ALL: [ProviderKind; 2] = [ProviderKind::OpenAi, ProviderKind::Anthropic];
 
-    /// The name used in configuration files and on the command line.
+    /// Returns the name used in configuration files and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
@@ -29,7 +29,7 @@ impl ProviderKind {
         }
     }
 
-    /// The provider's public API endpoint, used when no base URL is set.
+    /// Returns the provider's public API endpoint, used when no base URL is set.
     pub fn default_base_url(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
@@ -37,7 +37,7 @@ impl ProviderKind {
         }
     }
 
-    /// The structured-output mode used when the configuration sets none.
+    /// Returns the structured-output mode used when the configuration sets none.
     pub fn default_mode(self) -> StructuredMode {
         match self {
             ProviderKind::OpenAi => StructuredMode::JsonSchema,
@@ -45,7 +45,7 @@ impl ProviderKind {
         }
     }
 
-    /// Whether the provider's API can express `mode`. Anthropic has no
+    /// Returns whether the provider's API can express `mode`. Anthropic has no
     /// `response_format`, so only tool calls and prompt instructions work.
     pub fn supports(self, mode: StructuredMode) -> bool {
         match self {
@@ -74,7 +74,8 @@ impl FromStr for ProviderKind {
     }
 }
 
-/// How the request asks the model for JSON that follows the schema.
+/// The request field or instruction that makes the model produce JSON
+/// following the schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StructuredMode {
@@ -83,7 +84,8 @@ pub enum StructuredMode {
     /// `required` and `additionalProperties: false` on every object.
     JsonSchema,
     /// `response_format: {type: "json_object", schema}`, the form that
-    /// llama.cpp's server uses to constrain output to a schema.
+    /// llama.cpp's server uses to constrain output to a schema. The server of
+    /// llama-cpp-python 0.3.36 rejects `json_schema` with HTTP 500.
     JsonObject,
     /// A forced call of a tool whose parameters are the schema. The reply is
     /// the call's arguments.
@@ -102,7 +104,7 @@ impl StructuredMode {
         StructuredMode::PromptOnly,
     ];
 
-    /// The name used in configuration files and on the command line.
+    /// Returns the name used in configuration files and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             StructuredMode::JsonSchema => "json_schema",
@@ -134,17 +136,17 @@ impl FromStr for StructuredMode {
 
 /// A name that matches none of the valid names of a setting.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} `{value}`; expected one of: {}", .valid.join(", "))]
+#[error("invalid {setting} `{value}`; expected one of: {}", .valid.join(", "))]
 pub struct ParseNameError {
-    pub what: &'static str,
+    pub setting: &'static str,
     pub value: String,
     pub valid: Vec<&'static str>,
 }
 
 impl ParseNameError {
-    fn new<const N: usize>(what: &'static str, value: &str, valid: [&'static str; N]) -> Self {
+    fn new<const N: usize>(setting: &'static str, value: &str, valid: [&'static str; N]) -> Self {
         Self {
-            what,
+            setting,
             value: value.to_string(),
             valid: valid.to_vec(),
         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Longest part of an error response body kept in [`LlmError::Status`], in chars.
+/// Maximum chars of an error response body kept in [`LlmError::Status`].
 pub const MAX_ERROR_BODY_CHARS: usize = 500;
 
 /// A failed LLM call, after any retries.
@@ -14,14 +14,14 @@ pub enum LlmError {
     /// HTTP 429. `retry_after` is the server's `Retry-After`, capped at 30 s.
     #[error("the LLM server rejected the request with 429 Too Many Requests{}", retry_hint(.retry_after))]
     RateLimited { retry_after: Option<Duration> },
-    /// Any other status outside 2xx. `body` holds the start of the response.
+    /// Any other status outside 2xx. `body` is the start of the response.
     #[error("the LLM server returned HTTP {status}: {body}")]
     Status { status: u16, body: String },
     /// The connection failed, or broke before the whole response arrived.
     #[error("could not reach the LLM server: {0}")]
     Connect(String),
-    /// A 2xx response that is not the JSON the API defines, or that holds no
-    /// output.
+    /// A 2xx response that is not the JSON the API defines, or that contains
+    /// no output.
     #[error("invalid response from the LLM server: {0}")]
     InvalidResponse(String),
 }
@@ -34,7 +34,7 @@ fn retry_hint(retry_after: &Option<Duration>) -> String {
 }
 
 impl LlmError {
-    /// A stable snake_case name for metrics and logs: `timeout`,
+    /// Returns a stable snake_case name for metrics and logs: `timeout`,
     /// `rate_limited`, `server_error` (5xx), `client_error` (other statuses),
     /// `connect` or `invalid_response`.
     pub fn kind(&self) -> &'static str {
@@ -48,7 +48,7 @@ impl LlmError {
         }
     }
 
-    /// Whether another attempt may succeed: timeouts, 429, 5xx and connection
+    /// Returns whether another attempt may succeed: timeouts, 429, 5xx and connection
     /// failures. A client error or an invalid response would only repeat.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -58,7 +58,7 @@ impl LlmError {
         }
     }
 
-    /// The HTTP status behind the error, if the server sent one.
+    /// Returns the HTTP status behind the error, if the server sent one.
     pub fn status(&self) -> Option<u16> {
         match self {
             LlmError::RateLimited { .. } => Some(429),

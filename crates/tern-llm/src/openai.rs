@@ -16,7 +16,7 @@ pub(crate) struct OpenAi {
     pub mode: StructuredMode,
 }
 
-/// The headers every request carries: the bearer key and the organization.
+/// Builds the headers every request carries: the bearer key and the organization.
 pub(crate) fn headers(config: &LlmConfig) -> Result<HeaderMap, ConfigError> {
     let mut headers = HeaderMap::new();
     if let Some(key) = config.api_key.as_deref().filter(|key| !key.is_empty()) {
@@ -92,8 +92,8 @@ impl Protocol for OpenAi {
             ));
         }
 
-        // A server that ignores `tools` may still answer in `content`, so
-        // tool-call mode falls back to it and the caller validates the JSON.
+        // A server that ignores `tools` may still put the output in `content`,
+        // so tool-call mode falls back to it and the caller validates the JSON.
         let text = match self.mode {
             StructuredMode::ToolCall => tool_arguments(message).or_else(|| content_text(message)),
             _ => content_text(message),
@@ -114,8 +114,8 @@ impl Protocol for OpenAi {
     }
 }
 
-/// The first tool call's arguments. The API sends them as a JSON string;
-/// some servers send an object, which is serialized here.
+/// Returns the first tool call's arguments. The API sends them as a JSON
+/// string, but some servers send an object, which is serialized here.
 fn tool_arguments(message: &Value) -> Option<String> {
     let arguments = message.pointer("/tool_calls/0/function/arguments")?;
     match arguments {
@@ -125,7 +125,8 @@ fn tool_arguments(message: &Value) -> Option<String> {
     }
 }
 
-/// `message.content` as text: a string, or the text parts of a part array.
+/// Returns `message.content` as text: a string, or the joined text parts of
+/// a part array.
 fn content_text(message: &Value) -> Option<String> {
     match message.get("content")? {
         Value::String(text) => Some(text.clone()),

@@ -2,7 +2,9 @@
 
 use crate::ChatRequest;
 
-/// Longest tool name that OpenAI and Anthropic accept.
+/// Maximum function name length in the OpenAI API reference, which allows
+/// only `[a-zA-Z0-9_-]`. Anthropic tool names allow the same chars and at
+/// least as many.
 const MAX_TOOL_NAME_CHARS: usize = 64;
 
 /// Description of the forced tool; models read it when deciding what to write.
@@ -43,7 +45,7 @@ pub(crate) fn prompt_only_system(request: &ChatRequest) -> String {
 }
 
 /// Removes a Markdown code fence around the whole text, which models often
-/// add in prompt-only mode even when told not to. Other text is returned
+/// add in prompt-only mode despite the instruction. Other text is returned
 /// unchanged.
 pub(crate) fn strip_code_fence(text: &str) -> &str {
     let trimmed = text.trim();

@@ -16,11 +16,11 @@ use tokio::sync::Semaphore;
 use crate::error::{MAX_ERROR_BODY_CHARS, truncate_chars};
 use crate::{ConfigError, LlmConfig, LlmError};
 
-/// Longest wait that a server's `Retry-After` can impose before a retry.
+/// Maximum delay before a retry that a server's `Retry-After` can impose.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// Longest computed backoff delay, before jitter.
+/// Maximum computed backoff delay, before jitter.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// Longest part of an unparsable 2xx body quoted in the error, in chars.
+/// Maximum chars of an unparsable 2xx body quoted in the error.
 const MAX_QUOTED_BODY_CHARS: usize = 200;
 
 /// A parsed 2xx JSON body and the attempts it took.
@@ -99,9 +99,7 @@ impl Transport {
     /// Posts `body` to `url` and returns the parsed JSON of the first 2xx
     /// response, retrying retryable failures up to `max_retries` times.
     pub(crate) async fn post_json(&self, url: &str, body: &Value) -> Result<Reply, LlmError> {
-        let payload = serde_json::to_vec(body).map_err(|error| {
-            LlmError::InvalidResponse(format!("could not encode the request: {error}"))
-        })?;
+        let payload = body.to_string().into_bytes();
         let max_attempts = self.max_retries.saturating_add(1);
         let mut attempt = 1;
         loop {
@@ -235,6 +233,12 @@ pub(crate) fn parse_base_url(base_url: &str) -> Result<Url, ConfigError> {
             "remove the query and fragment; the client appends the API path",
         ));
     }
+    // Credentials in the URL would show up in error messages and logs.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "remove the user name and password; set the API key or an extra header instead",
+        ));
+    }
     Ok(url)
 }
 
@@ -244,12 +248,16 @@ pub(crate) fn endpoint(base_url: &Url, path: &str) -> String {
     format!("{}{path}", base_url.as_str().trim_end_matches('/'))
 }
 
-/// The URL for logs and descriptions, without any user name or password.
+/// Returns the URL for logs and descriptions, without any user name or
+/// password.
 pub(crate) fn display_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.as_str().trim_end_matches('/').to_string()
+    let mut without_credentials = url.clone();
+    let _ = without_credentials.set_username("");
+    let _ = without_credentials.set_password(None);
+    without_credentials
+        .as_str()
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// Redacts `user:password@` in a URL that may not parse.
@@ -283,9 +291,9 @@ pub(crate) fn parse_retry_after(text: &str, now: SystemTime) -> Option<Duration>
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Exponential backoff with jitter: before retry `n` (1-based) the delay is
-/// drawn from `[d/2, d]` where `d = base * 2^(n-1)`, capped at 10 s.
-/// The jitter spreads out clients that failed at the same moment.
+/// Returns the delay before retry `retry` (1-based), drawn from `[d/2, d]`
+/// where `d = base * 2^(retry-1)`, capped at 10 s. The jitter spreads out
+/// clients that failed at the same moment.
 pub(crate) fn backoff_delay(base: Duration, retry: u32) -> Duration {
     let factor = 2u32.saturating_pow(retry.saturating_sub(1));
     let full = base.saturating_mul(factor).min(MAX_BACKOFF);
@@ -301,7 +309,7 @@ fn transport_error(error: reqwest::Error) -> Failure {
     LlmError::Connect(error_chain(&error)).into()
 }
 
-/// The error and its sources, joined with `: `.
+/// Formats the error and its sources, joined with `: `.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -380,8 +388,19 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_base_url_are_rejected() {
+        let error = parse_base_url("https://user:pass@example.test/v1").unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("remove the user name and password"),
+            "{message}"
+        );
+        assert!(!message.contains("pass@"), "{message}");
+    }
+
+    #[test]
     fn display_url_hides_credentials() {
-        let url = parse_base_url("https://user:pass@example.test/v1").unwrap();
+        let url = Url::parse("https://user:pass@example.test/v1").unwrap();
         assert_eq!(display_url(&url), "https://example.test/v1");
     }
 

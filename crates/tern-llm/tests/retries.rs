@@ -120,7 +120,7 @@ async fn malformed_body_is_not_retried() {
     server.shutdown().await;
 }
 
-/// The mock answers an unknown `[fault:...]` marker with 400.
+/// The mock rejects an unknown `[fault:...]` marker with 400.
 #[tokio::test]
 async fn client_error_returns_at_once() {
     let server = start_mock(SCRIPT).await;

@@ -9,14 +9,14 @@ use serde_json::Value;
 
 use crate::script::Script;
 
-/// How the mock behaves.
+/// Settings of one mock server.
 #[derive(Clone, Debug)]
 pub struct MockConfig {
-    /// Delay before each answer, unless a matching rule sets its own.
+    /// Delay before each response, unless a matching rule sets its own.
     pub latency: Latency,
     /// Rules tried in order before `default_reply`.
     pub script: Option<Script>,
-    /// The answer when no rule matches. A script's own `default:` replaces it.
+    /// The reply when no rule matches. A script's own `default:` replaces it.
     pub default_reply: DefaultReply,
     /// Recorded requests kept for [`crate::MockServer::requests`]; older ones
     /// are dropped first. 0 records nothing, which a load test may want.
@@ -38,7 +38,7 @@ impl Default for MockConfig {
     }
 }
 
-/// Delay before an answer.
+/// Delay before a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Latency {
     Fixed(Duration),
@@ -95,7 +95,7 @@ impl FromStr for Latency {
     }
 }
 
-/// The answer when no rule matches.
+/// The reply when no rule matches.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DefaultReply {
     /// Commands derived from the context in the prompt, so that any flow can
@@ -139,7 +139,7 @@ pub enum Fault {
     RateLimited,
     /// HTTP 500.
     ServerError,
-    /// No answer for 120 s, then HTTP 504.
+    /// No response for 120 s, then HTTP 504.
     Timeout,
     /// HTTP 200 with a body that is not JSON.
     Malformed,
@@ -162,7 +162,7 @@ impl Fault {
         Fault::Empty,
     ];
 
-    /// The name used in scripts and in `[fault:NAME]` markers.
+    /// Returns the name used in scripts and in `[fault:NAME]` markers.
     pub fn name(self) -> &'static str {
         match self {
             Fault::RateLimited => "rate_limited",
@@ -248,7 +248,8 @@ mod tests {
         };
         for _ in 0..100 {
             let delay = latency.sample();
-            assert!(delay >= Duration::from_millis(5) && delay <= Duration::from_millis(9));
+            assert!(delay >= Duration::from_millis(5), "{delay:?}");
+            assert!(delay <= Duration::from_millis(9), "{delay:?}");
         }
     }
 

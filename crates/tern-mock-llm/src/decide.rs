@@ -1,4 +1,4 @@
-//! Choosing the answer for a user text: a fault marker, a script rule or the
+//! Choosing the response to a user text: a fault marker, a script rule or the
 //! default reply.
 
 use std::sync::LazyLock;
@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::config::{DefaultReply, Fault};
 use crate::script::{Rule, RuleAction};
 
-/// `[fault:NAME]` in a user text applies that fault whatever the script says.
+/// `[fault:NAME]` in a user text applies that fault, whatever the script
+/// contains.
 static FAULT_MARKER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\[fault:([A-Za-z0-9_]*)\]").expect("the fault marker regex is valid")
 });
@@ -58,7 +59,7 @@ impl Responder {
         &self.default_reply
     }
 
-    /// Picks the answer for a user text: a `[fault:NAME]` marker, else the
+    /// Picks the response to a user text: a `[fault:NAME]` marker, else the
     /// first matching rule that is not used up, else the default. Fails only
     /// on a marker with an unknown fault name.
     pub(crate) fn decide(&self, text: &str) -> Result<Decision, String> {
@@ -78,10 +79,10 @@ impl Responder {
                 continue;
             }
             if let Some(limit) = rule.limit {
-                let taken = uses.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                let claimed = uses.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
                     (used < limit).then_some(used + 1)
                 });
-                if taken.is_err() {
+                if claimed.is_err() {
                     continue;
                 }
             }

@@ -1,15 +1,16 @@
 //! A mock LLM server for Tern's tests, demos and load benchmarks.
 //!
-//! It speaks OpenAI Chat Completions (`POST /v1/chat/completions`, also
-//! without `/v1`) and Anthropic Messages (`POST /v1/messages`), and answers
-//! in the shape each request asked for: text in `message.content` for
-//! `response_format` and prompt-only requests, a tool call or a `tool_use`
-//! block when the request offers tools. `usage` is estimated as chars / 4.
-//! `GET /health` and `GET /v1/models` are there for clients that probe.
+//! It serves OpenAI Chat Completions (`POST /v1/chat/completions`, also
+//! without `/v1`) and Anthropic Messages (`POST /v1/messages`). Each reply
+//! has the shape its request selected. Requests with `response_format` or
+//! none get text in `message.content` (or a text block), and requests that
+//! offer tools get a tool call (or a `tool_use` block). `usage` is estimated
+//! as chars / 4. `GET /health` and `GET /v1/models` are there for clients
+//! that probe.
 //!
 //! For each chat request the mock finds the user text (the `message` field of
 //! the JSON object after a `CONTEXT:` line in the last user message, else that
-//! whole message) and picks the answer in this order:
+//! whole message) and picks the response in this order:
 //!
 //! 1. a `[fault:NAME]` marker in the user text applies that [`Fault`];
 //! 2. the first matching rule of the [`Script`] that is not used up;
@@ -18,9 +19,9 @@
 //!    by `tern_understand::offline::derive_reply` from the prompt's context,
 //!    so any flow can be driven without a script.
 //!
-//! Latency is applied before answering with `tokio::time::sleep`. Counters
-//! are atomics and no lock is held across an await, so the server handles
-//! thousands of concurrent requests.
+//! Latency is applied before responding, with `tokio::time::sleep`, so a
+//! waiting request occupies no thread. Counters are atomics and no lock is
+//! held across an await, so concurrent requests do not wait on each other.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {

@@ -1,5 +1,5 @@
-//! The two APIs the mock speaks: reading what a request asks for and writing
-//! replies and errors in the shape each API defines.
+//! The two APIs the mock serves: reading a request and writing replies and
+//! errors in the shape each API defines.
 
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,12 +21,12 @@ pub(crate) enum Api {
     Anthropic,
 }
 
-/// What a chat request asks for.
+/// The parts of a chat request that shape the reply.
 pub(crate) struct Incoming {
     pub model: String,
     /// Text of the last user message.
     pub user_content: String,
-    /// The tool to call when the request offers tools; `None` asks for text.
+    /// The tool to call when the request offers tools; `None` selects text.
     pub tool: Option<String>,
     /// Chars of prompt text, for the estimated `usage`.
     pub prompt_chars: usize,
@@ -49,12 +49,15 @@ impl Output {
 }
 
 impl Api {
-    /// Reads a request body; the error says what is missing.
+    /// Reads a request body. The error names the missing field.
     pub(crate) fn parse(self, body: &Value) -> Result<Incoming, String> {
         let messages = body
             .get("messages")
             .and_then(Value::as_array)
             .ok_or("the request has no `messages` array")?;
+        if body.get("stream").and_then(Value::as_bool) == Some(true) {
+            return Err("the mock does not stream responses; send `stream: false`".to_string());
+        }
         let user_content = messages
             .iter()
             .rev()
@@ -93,7 +96,7 @@ impl Api {
         })
     }
 
-    /// The forced tool's name, else the first tool's.
+    /// Returns the forced tool's name, else the first tool's.
     fn tool_name(self, body: &Value, tools: &[Value]) -> String {
         let (forced, first) = match self {
             Api::OpenAi => ("/tool_choice/function/name", "/function/name"),
@@ -106,7 +109,7 @@ impl Api {
             .to_string()
     }
 
-    /// A 200 response carrying `output` in the shape the request asked for.
+    /// Builds a 200 response with `output` in the shape the request selected.
     pub(crate) fn reply(self, incoming: &Incoming, output: &Output, id: u64) -> (Response, Usage) {
         let text = output.text();
         let usage = Usage {
@@ -120,7 +123,7 @@ impl Api {
         (Json(body).into_response(), usage)
     }
 
-    /// An error response in the API's error shape.
+    /// Builds an error response in the API's error shape.
     pub(crate) fn error(self, status: StatusCode, message: &str) -> Response {
         let kind = match status {
             StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
@@ -140,7 +143,7 @@ impl Api {
         (status, Json(body)).into_response()
     }
 
-    /// A 429 that asks the client to wait one second.
+    /// Builds a 429 response with `Retry-After: 1`.
     pub(crate) fn rate_limited(self) -> Response {
         let mut response = self.error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -152,7 +155,7 @@ impl Api {
         response
     }
 
-    /// A 200 response whose body stops in the middle of the JSON.
+    /// Builds a 200 response whose body stops in the middle of the JSON.
     pub(crate) fn malformed(self, id: u64) -> Response {
         let body = match self {
             Api::OpenAi => {
@@ -231,8 +234,8 @@ fn anthropic_reply(
     })
 }
 
-/// The text of a message content: a string, or the `text` fields of an
-/// array of parts or blocks, joined by newlines.
+/// Returns the text of a message content: a string, or the `text` fields of
+/// an array of parts or blocks, joined by newlines.
 fn content_text(content: &Value) -> String {
     match content {
         Value::String(text) => text.clone(),
@@ -345,6 +348,12 @@ mod tests {
     fn invalid_requests_are_explained() {
         let error = Api::OpenAi.parse(&json!({"model": "m"})).err().unwrap();
         assert_eq!(error, "the request has no `messages` array");
+        let streaming = json!({"messages": [{"role": "user", "content": "x"}], "stream": true});
+        let error = Api::OpenAi.parse(&streaming).err().unwrap();
+        assert_eq!(
+            error,
+            "the mock does not stream responses; send `stream: false`"
+        );
         let error = Api::OpenAi
             .parse(&json!({"messages": [{"role": "system", "content": "x"}]}))
             .err()

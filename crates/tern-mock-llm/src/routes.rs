@@ -101,8 +101,8 @@ async fn answer(
     }
 }
 
-/// Records the request and reads what it asks for; the error says why the
-/// request is invalid.
+/// Records the request and reads it. The error says why the request is
+/// invalid.
 fn read_request(
     shared: &Shared,
     api: Api,

@@ -43,7 +43,7 @@ pub struct Rule {
     /// anywhere unless anchored.
     pub pattern: Regex,
     pub action: RuleAction,
-    /// Replaces the server's latency for this rule's answers.
+    /// Replaces the server's latency for this rule's responses.
     pub latency: Option<Duration>,
     /// Uses before the rule is skipped; `None` for no limit.
     pub limit: Option<u64>,
@@ -271,7 +271,7 @@ fn convert_default(path: &Path, raw: Spanned<Value>) -> Result<DefaultReply, Scr
     }
 }
 
-/// The first line of a serde-saphyr error without its `error: line N column M: `
+/// Returns the first line of a serde-saphyr error without its `error: line N column M: `
 /// prefix, which the script error already shows as `path:line:column`.
 fn yaml_error_message(error: &serde_saphyr::Error) -> String {
     let text = error.to_string();
@@ -286,7 +286,8 @@ fn yaml_error_message(error: &serde_saphyr::Error) -> String {
     }
 }
 
-/// The regex error's reason without the pattern echo and caret lines.
+/// Returns the regex error's reason without the pattern echo and caret
+/// lines.
 fn regex_reason(error: &regex::Error) -> String {
     let text = error.to_string();
     let last = text.lines().last().unwrap_or_default().trim();
@@ -301,7 +302,8 @@ mod tests {
         parse_script(Path::new("mock.yml"), text)
     }
 
-    /// The error's line and its whole message.
+    /// Parses `text`, expecting an invalid-script error, and returns the
+    /// error's line and its whole message.
     fn error_of(text: &str) -> (u64, String) {
         match parse(text) {
             Err(error @ ScriptError::Invalid { line, .. }) => (line, error.to_string()),
@@ -472,6 +474,22 @@ default: derive
         let (line, message) = error_of("  \n");
         assert_eq!(line, 1);
         assert!(message.contains("the script is empty"), "{message}");
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mock.yml");
+        std::fs::write(&path, "rules:\n  - match: a\n    fault: explode\n").unwrap();
+        let message = load_script(&path).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!("{}:3:", path.display())),
+            "{message}"
+        );
+
+        std::fs::write(&path, "rules:\n  - match: a\n    fault: empty\n").unwrap();
+        let script = load_script(&path).unwrap();
+        assert_eq!(script.rules[0].action, RuleAction::Fault(Fault::Empty));
     }
 
     #[test]

@@ -19,7 +19,8 @@ use crate::decide::Responder;
 use crate::routes::router;
 use crate::stats::{MockStats, Stats};
 
-/// How long the `timeout` fault holds a request before giving up with 504.
+/// How long the `timeout` fault delays a response before it gives up with
+/// 504.
 pub const TIMEOUT_FAULT_DELAY: Duration = Duration::from_secs(120);
 /// Connections the kernel queues before they are accepted. Large because a
 /// load test opens thousands at once; Linux caps it at `net.core.somaxconn`.
@@ -40,7 +41,7 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// The value of header `name`, ignoring case.
+    /// Returns the value of header `name`, ignoring case.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -96,12 +97,12 @@ impl MockServer {
         })
     }
 
-    /// The OpenAI-style base URL, such as `http://127.0.0.1:8089/v1`.
+    /// Returns the OpenAI-style base URL, such as `http://127.0.0.1:8089/v1`.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
 
-    /// The recorded chat requests, oldest first, at most
+    /// Returns the recorded chat requests, oldest first, at most
     /// [`MockConfig::record_limit`] of them.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         let recorded = self
@@ -221,7 +222,7 @@ impl Shared {
 
 fn redact_header(name: &str, value: &HeaderValue) -> (String, String) {
     let text = String::from_utf8_lossy(value.as_bytes());
-    let shown = match name {
+    let recorded_value = match name {
         "authorization" | "proxy-authorization" => match text.split_once(' ') {
             Some((scheme, _)) => format!("{scheme} <redacted>"),
             None => "<redacted>".to_string(),
@@ -229,5 +230,5 @@ fn redact_header(name: &str, value: &HeaderValue) -> (String, String) {
         "x-api-key" | "api-key" => "<redacted>".to_string(),
         _ => text.into_owned(),
     };
-    (name.to_string(), shown)
+    (name.to_string(), recorded_value)
 }

@@ -1,5 +1,5 @@
-//! Counters kept in atomics, so that thousands of concurrent requests never
-//! wait on a lock to update them.
+//! Counters kept in atomics, so that concurrent requests update them without
+//! a lock.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +17,7 @@ pub struct MockStats {
     pub in_flight: u64,
     /// The highest `in_flight` seen.
     pub max_in_flight: u64,
-    /// Chat requests answered with a rule's reply, a fixed reply or a derived one.
+    /// Chat requests that got a rule's reply, a fixed reply or a derived one.
     pub replies: u64,
     /// Chat requests rejected with 400 because they were not a valid request.
     pub bad_requests: u64,

@@ -78,10 +78,11 @@ async fn post_openai(server: &MockServer, user: &str) -> reqwest::Response {
         .json(&openai_body(user))
         .send()
         .await
-        .expect("the mock answers")
+        .expect("the mock responds")
 }
 
-/// The `message.content` of a 200 OpenAI response.
+/// Sends an OpenAI request and returns the `message.content` of its 200
+/// response.
 async fn openai_content(server: &MockServer, user: &str) -> String {
     let response = post_openai(server, user).await;
     assert_eq!(response.status(), StatusCode::OK, "user text {user:?}");
@@ -440,6 +441,7 @@ async fn requests_are_recorded_with_redacted_keys() {
             .await
             .unwrap();
     }
+
     let recorded = server.requests();
     assert_eq!(
         recorded.len(),
@@ -448,12 +450,14 @@ async fn requests_are_recorded_with_redacted_keys() {
     );
     assert_eq!(recorded[0].body["messages"][1]["content"], "second");
     assert_eq!(recorded[1].path, "/v1/chat/completions");
+
     assert_eq!(
         recorded[1].header("Authorization"),
         Some("Bearer <redacted>")
     );
     assert_eq!(recorded[1].header("x-api-key"), Some("<redacted>"));
     assert_eq!(recorded[1].header("x-trace"), Some("t-1"));
+
     assert_eq!(server.stats().requests, 3);
     server.shutdown().await;
 }

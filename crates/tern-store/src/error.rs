@@ -39,7 +39,8 @@ pub enum StoreError {
     /// The first connection to PostgreSQL failed. `url` has its password
     /// replaced by `***`.
     #[error(
-        "cannot connect to PostgreSQL at `{url}`: {source}; check that the server runs and accepts this user"
+        "cannot connect to PostgreSQL at `{url}`: {source}; \
+         check that the server runs and accepts this user"
     )]
     Connect { url: String, source: sqlx::Error },
 
@@ -53,7 +54,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// A stable snake_case name for metrics, logs and API error codes.
+    /// Returns a stable snake_case name for metrics, logs and API error codes.
     pub fn kind(&self) -> &'static str {
         match self {
             StoreError::Conflict { .. } => "conflict",

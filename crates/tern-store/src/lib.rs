@@ -9,7 +9,8 @@
 //! Invariants:
 //! - Every table leads its primary key with `tenant_id`, and every query of a
 //!   turn is keyed by `(tenant_id, conversation_id)`. No transaction spans
-//!   two conversations, not even in [`Store::prune`].
+//!   two conversations, except the single `DELETE` with which
+//!   [`Store::prune`] removes old uploads that have no conversation.
 //! - Writers take no locks of their own. A commit names the version it was
 //!   computed from and fails with [`StoreError::Conflict`] when another
 //!   writer committed first, so several server instances can share one
@@ -18,7 +19,7 @@
 //!   with it fails with [`StoreError::DuplicateMessage`] and writes nothing.
 //! - No transaction stays open across an await on anything but the database.
 //!
-//! NOTE: only PostgreSQL 15 and the bundled SQLite are tested. The PostgreSQL
+//! NOTE: only PostgreSQL 15 and the bundled SQLite 3.46 are tested. The PostgreSQL
 //! schema avoids advisory locks and LISTEN/NOTIFY for the sake of Citus,
 //! CockroachDB and YugabyteDB, but it has not run on them.
 
@@ -53,9 +54,9 @@ impl Store {
     /// Connects to the database a URL names and applies the schema migrations
     /// the database lacks.
     ///
-    /// Accepted URLs: `sqlite://PATH` or `sqlite:PATH` (the file and its parent
-    /// directory are created when missing; in-memory databases are rejected),
-    /// and `postgres://...` or `postgresql://...` in libpq's URL form.
+    /// Accepted URLs are `sqlite://PATH` or `sqlite:PATH`, and `postgres://...`
+    /// or `postgresql://...` in libpq's URL form. A missing SQLite file and its
+    /// parent directory are created. In-memory SQLite databases are rejected.
     ///
     /// NOTE: sqlx is built without TLS, so `sslmode=require` and stricter
     /// modes fail to connect.

@@ -2,8 +2,9 @@
 //!
 //! Ordering between writers rests on the version check of each commit alone.
 //! The store takes no advisory locks, not even for migrations, and uses no
-//! LISTEN/NOTIFY, because PostgreSQL-compatible distributed databases lack
-//! them.
+//! LISTEN/NOTIFY, because not every PostgreSQL-compatible database has them.
+//! The sqlx 0.8 documentation of `Migrator::set_locking` names CockroachDB as
+//! lacking advisory locks.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +31,7 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
 /// Attempts to apply migrations. Instances starting together against a new
 /// database race to create the same tables, and the losers' transactions
-/// fail; their next attempt finds the migrations applied.
+/// fail, but their next attempt finds the migrations applied.
 const MIGRATION_ATTEMPTS: u32 = 3;
 
 /// A conversation store in a PostgreSQL database.
@@ -72,7 +73,10 @@ impl PgStore {
                     match connection.ping().await {
                         Ok(()) => Ok(true),
                         Err(error) => {
-                            tracing::info!(%error, "replacing a PostgreSQL connection that failed its ping");
+                            tracing::info!(
+                                %error,
+                                "replacing a PostgreSQL connection that failed its ping"
+                            );
                             Ok(false)
                         }
                     }
@@ -263,11 +267,13 @@ impl PgStore {
                 .fetch_one(&self.pool)
                 .await?;
 
-        // Some PostgreSQL-compatible databases lack pg_total_relation_size, and
+        // A PostgreSQL-compatible database may lack pg_total_relation_size, and
         // the counts are still worth returning without the size.
         let bytes: Result<(i64,), sqlx::Error> = sqlx::query_as(
-            "SELECT (pg_total_relation_size('conversations') + pg_total_relation_size('events') \
-             + pg_total_relation_size('processed_messages') + pg_total_relation_size('uploads'))::BIGINT",
+            "SELECT (pg_total_relation_size('conversations') \
+             + pg_total_relation_size('events') \
+             + pg_total_relation_size('processed_messages') \
+             + pg_total_relation_size('uploads'))::BIGINT",
         )
         .fetch_one(&self.pool)
         .await;
@@ -304,7 +310,7 @@ async fn apply_migrations(pool: &PgPool) -> Result<(), StoreError> {
         match run_migrations(&migrator, pool).await {
             Ok(()) => return Ok(()),
             Err(error) if attempt < MIGRATION_ATTEMPTS && is_execution_failure(&error) => {
-                tracing::warn!(%error, attempt, "applying migrations failed; retrying");
+                tracing::warn!(%error, attempt, "applying migrations failed, retrying");
                 tokio::time::sleep(Duration::from_millis(200) * attempt).await;
                 attempt += 1;
             }
@@ -323,8 +329,9 @@ fn run_migrations<'a>(
     Box::pin(migrator.run(pool))
 }
 
-/// Whether a migration failed while running SQL, as a concurrent migrator can
-/// make it, rather than on a mismatch between the database and the binary.
+/// Returns whether a migration failed while running SQL, as a concurrent
+/// migrator can make it, rather than on a mismatch between the database and
+/// the binary.
 fn is_execution_failure(error: &MigrateError) -> bool {
     matches!(
         error,
@@ -332,7 +339,7 @@ fn is_execution_failure(error: &MigrateError) -> bool {
     )
 }
 
-/// Whether the database aborted a transaction to keep transactions
+/// Returns whether the database aborted a transaction to keep transactions
 /// serializable (SQLSTATE 40001) or to break a deadlock (40P01). Retrying
 /// the turn from a fresh load resolves both, as it does a version conflict.
 fn is_serialization_failure(error: &sqlx::Error) -> bool {

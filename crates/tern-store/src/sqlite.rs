@@ -87,7 +87,7 @@ impl SqliteStore {
         })
     }
 
-    /// The database file.
+    /// Returns the path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -122,8 +122,9 @@ impl SqliteStore {
 
     pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {
         let now = now_unix_ms();
-        // IMMEDIATE takes the write lock at BEGIN, where busy_timeout applies,
-        // rather than at the first write.
+        // IMMEDIATE takes the write lock at BEGIN. A deferred transaction that
+        // has to upgrade its lock fails with SQLITE_BUSY at once, without
+        // waiting for busy_timeout, when another process wrote meanwhile.
         let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         match write_turn(&mut transaction, &turn, now).await {
             Ok(version) => {

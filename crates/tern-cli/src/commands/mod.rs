@@ -1,5 +1,8 @@
 //! One module per subcommand.
 
+mod chat;
+mod mock_llm;
+mod serve;
 mod test;
 mod validate;
 
@@ -11,5 +14,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate(args) => validate::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Serve(args) => serve::run(args),
+        Command::Chat(args) => chat::run(args),
+        Command::MockLlm(args) => mock_llm::run(args),
     }
 }

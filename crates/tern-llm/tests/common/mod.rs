@@ -23,7 +23,8 @@ pub async fn start_mock(script: &str) -> MockServer {
         .expect("the mock binds a loopback port")
 }
 
-/// A configuration for `server` with short delays, so retries stay fast.
+/// Builds a configuration for `server` with short delays, so retries stay
+/// fast.
 pub fn config_for(server: &MockServer, provider: ProviderKind, mode: StructuredMode) -> LlmConfig {
     let mut config = LlmConfig::new(provider, "test-model");
     config.base_url = server.base_url();

@@ -120,7 +120,7 @@ async fn drop_leftover_databases() {
     }
 }
 
-/// Whether a process with this id runs. Only Linux can tell through /proc;
+/// Returns whether a process with this id runs. Only Linux can tell through /proc;
 /// elsewhere every process counts as running, so no database is dropped.
 fn process_exists(pid: &str) -> bool {
     if cfg!(target_os = "linux") {
@@ -261,4 +261,34 @@ async fn synchronous_commit_off_still_commits() {
         .expect("load");
     assert_eq!(stored.expect("exists").state, state);
     store.close().await;
+}
+
+/// PostgreSQL stores no U+0000 in text or JSONB, which SQLite accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_character_fails_commit() {
+    let database = open_shared().await;
+    let state = json!({ "text": "before\u{0}after" });
+    let create = TurnCommit {
+        tenant: "nul-character",
+        conversation: "c",
+        expected_version: None,
+        state: &state,
+        events: &[],
+        message_id: None,
+        response: &serde_json::Value::Null,
+    };
+
+    let error = database
+        .store
+        .commit_turn(create)
+        .await
+        .expect_err("U+0000 in JSONB");
+    assert_eq!(error.kind(), "database", "{error}");
+    let stored = database
+        .store
+        .load("nul-character", "c")
+        .await
+        .expect("load");
+    assert_eq!(stored, None);
+    database.finish().await;
 }

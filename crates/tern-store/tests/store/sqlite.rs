@@ -72,6 +72,34 @@ async fn directory_as_database_error_names_path() {
 }
 
 #[tokio::test]
+async fn commits_go_through_wal() {
+    let database = open_isolated().await;
+    let state = json!({});
+    let create = TurnCommit {
+        tenant: "wal",
+        conversation: "c",
+        expected_version: None,
+        state: &state,
+        events: &[],
+        message_id: None,
+        response: &serde_json::Value::Null,
+    };
+    database.store.commit_turn(create).await.expect("commit");
+
+    let path = database
+        .url
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc");
+    let wal = std::path::PathBuf::from(format!("{path}-wal"));
+    assert!(
+        wal.is_file(),
+        "{} is missing, so WAL mode is off",
+        wal.display()
+    );
+    database.finish().await;
+}
+
+#[tokio::test]
 async fn in_memory_database_is_rejected() {
     for url in [
         "sqlite::memory:",
@@ -174,5 +202,30 @@ async fn two_stores_share_one_file() {
     assert_eq!(stored.state["counter"], json!(24));
     assert_eq!(stored.last_seq, 24);
     second.close().await;
+    database.finish().await;
+}
+
+/// SQLite stores U+0000 in JSON text, which PostgreSQL rejects.
+#[tokio::test]
+async fn nul_character_round_trips() {
+    let database = open_isolated().await;
+    let state = json!({ "text": "before\u{0}after" });
+    let create = TurnCommit {
+        tenant: "nul-character",
+        conversation: "c",
+        expected_version: None,
+        state: &state,
+        events: &[],
+        message_id: None,
+        response: &serde_json::Value::Null,
+    };
+
+    database.store.commit_turn(create).await.expect("commit");
+    let stored = database
+        .store
+        .load("nul-character", "c")
+        .await
+        .expect("load");
+    assert_eq!(stored.expect("exists").state, state);
     database.finish().await;
 }

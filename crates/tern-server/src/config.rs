@@ -1,0 +1,208 @@
+//! Server configuration: one struct, read from a YAML file, then the
+//! environment, then command-line flags, each overriding the one before.
+//! `docs/configuration.md` lists every setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Settings given on the command line or in the environment. Every field is
+/// optional so that a value from the configuration file is kept unless one
+/// of these overrides it.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// Configuration file (YAML). Its keys are the setting names below in
+    /// snake_case, such as `listen` or `database_url`.
+    #[arg(long, env = "TERN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TERN_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Flow file or directory [default: the bundled example assistant].
+    #[arg(long, env = "TERN_FLOWS", value_name = "PATH")]
+    pub flows: Option<PathBuf>,
+    /// Actions file (YAML or JSON).
+    #[arg(long, env = "TERN_ACTIONS", value_name = "FILE")]
+    pub actions: Option<PathBuf>,
+    /// Overrides of the engine's own messages (YAML).
+    #[arg(long, env = "TERN_RESPONSES", value_name = "FILE")]
+    pub responses: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://...` [default: sqlite://tern.db].
+    #[arg(long, env = "TERN_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// `offline`, `openai` or `anthropic` [default: offline].
+    #[arg(long, env = "TERN_LLM_PROVIDER", value_name = "NAME")]
+    pub llm_provider: Option<String>,
+    /// Base URL of the provider's API, such as `http://127.0.0.1:8089/v1`.
+    #[arg(long, env = "TERN_LLM_BASE_URL", value_name = "URL")]
+    pub llm_base_url: Option<String>,
+    #[arg(long, env = "TERN_LLM_MODEL", value_name = "NAME")]
+    pub llm_model: Option<String>,
+    /// Structured-output mode: json_schema, json_object, tool_call or prompt_only.
+    #[arg(long, env = "TERN_LLM_MODE", value_name = "MODE")]
+    pub llm_mode: Option<String>,
+    /// Admin API key for reading, exporting and deleting conversations.
+    #[arg(long, env = "TERN_ADMIN_KEY", value_name = "KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Key clients must send to the message endpoints.
+    #[arg(long, env = "TERN_CLIENT_KEY", value_name = "KEY", hide_env_values = true)]
+    pub client_key: Option<String>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "TERN_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// The configuration file's shape: the same settings, plus those that have
+/// no flag.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub flows: Option<PathBuf>,
+    pub actions: Option<PathBuf>,
+    pub responses: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub llm_provider: Option<String>,
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_mode: Option<String>,
+    pub llm_timeout_secs: Option<u64>,
+    pub llm_max_retries: Option<u32>,
+    pub llm_max_concurrency: Option<usize>,
+    pub llm_apology: Option<String>,
+    pub admin_key: Option<String>,
+    pub client_key: Option<String>,
+    pub hmac_key: Option<String>,
+    pub cors_origins: Option<Vec<String>>,
+    pub retention_days: Option<u64>,
+    pub max_upload_bytes: Option<usize>,
+    pub shutdown_timeout_secs: Option<u64>,
+    pub log_json: Option<bool>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None` runs the example assistant compiled into the binary.
+    pub flows: Option<PathBuf>,
+    pub actions: Option<PathBuf>,
+    pub responses: Option<PathBuf>,
+    pub database_url: String,
+    pub llm: LlmSettings,
+    pub admin_key: Option<String>,
+    pub client_key: Option<String>,
+    pub hmac_key: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub retention: Option<Duration>,
+    pub max_upload_bytes: usize,
+    pub shutdown_timeout: Duration,
+    pub log_json: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub provider: String,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub mode: Option<String>,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub max_concurrency: usize,
+    /// Sent to the user when the provider fails for good.
+    pub apology: String,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tern.db";
+pub const DEFAULT_APOLOGY: &str =
+    "Sorry, I'm having trouble understanding messages right now. Please try again in a moment.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file `{path}`: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration file `{path}`: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("invalid setting `{name}` = `{value}`: {hint}")]
+    Setting { name: &'static str, value: String, hint: String },
+}
+
+impl Config {
+    /// Resolves the settings: file, then environment and flags (clap has
+    /// already applied environment-before-flag), then defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let provider = args.llm_provider.or(file.llm_provider).unwrap_or_else(|| "offline".into());
+        check_provider(&provider)?;
+        let llm = LlmSettings {
+            api_key: api_key(&provider),
+            base_url: args.llm_base_url.or(file.llm_base_url),
+            model: args.llm_model.or(file.llm_model),
+            mode: args.llm_mode.or(file.llm_mode),
+            timeout: Duration::from_secs(file.llm_timeout_secs.unwrap_or(30)),
+            max_retries: file.llm_max_retries.unwrap_or(2),
+            max_concurrency: file.llm_max_concurrency.unwrap_or(256),
+            apology: file.llm_apology.unwrap_or_else(|| DEFAULT_APOLOGY.into()),
+            provider,
+        };
+        Ok(Config {
+            listen: args.listen.or(file.listen).unwrap_or_else(default_listen),
+            flows: args.flows.or(file.flows),
+            actions: args.actions.or(file.actions),
+            responses: args.responses.or(file.responses),
+            database_url: args.database_url.or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            llm,
+            admin_key: args.admin_key.or(file.admin_key).filter(|k| !k.is_empty()),
+            client_key: args.client_key.or(file.client_key).filter(|k| !k.is_empty()),
+            hmac_key: std::env::var("TERN_HMAC_KEY").ok().or(file.hmac_key).filter(|k| !k.is_empty()),
+            cors_origins: file.cors_origins.unwrap_or_default(),
+            retention: file.retention_days.map(|days| Duration::from_secs(days * 86_400)),
+            max_upload_bytes: file.max_upload_bytes.unwrap_or(10 * 1024 * 1024),
+            shutdown_timeout: Duration::from_secs(file.shutdown_timeout_secs.unwrap_or(10)),
+            log_json: args.log_json || file.log_json.unwrap_or(false),
+        })
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN.parse().expect("the default listen address is valid")
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    serde_saphyr::from_str(&text).map_err(|error| {
+        let location = error.location().map(|l| format!("line {}: ", l.line())).unwrap_or_default();
+        let first = error.to_string().lines().next().unwrap_or_default().to_string();
+        ConfigError::Invalid { path: path.into(), message: format!("{location}{first}") }
+    })
+}
+
+fn check_provider(provider: &str) -> Result<(), ConfigError> {
+    match provider {
+        "offline" | "openai" | "anthropic" => Ok(()),
+        other => Err(ConfigError::Setting {
+            name: "llm_provider",
+            value: other.into(),
+            hint: "use `offline`, `openai` or `anthropic`".into(),
+        }),
+    }
+}
+
+/// The provider's key from `TERN_LLM_API_KEY`, else the provider's usual
+/// variable. Keys never come from the configuration file, so they stay out
+/// of files that get committed.
+fn api_key(provider: &str) -> Option<String> {
+    let usual = match provider {
+        "openai" => "OPENAI_API_KEY",
+        "anthropic" => "ANTHROPIC_API_KEY",
+        _ => return None,
+    };
+    std::env::var("TERN_LLM_API_KEY").or_else(|_| std::env::var(usual)).ok().filter(|k| !k.is_empty())
+}

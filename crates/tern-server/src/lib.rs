@@ -1,0 +1,193 @@
+//! Tern's server: the engine behind an HTTP API, with conversation state in
+//! SQLite or PostgreSQL, the LLM or offline understander, and action
+//! webhooks.
+//!
+//! [`run`] takes a bound listener and a shutdown future, so `tern serve` and
+//! the tests start the server the same way. [`routes::router`] builds the
+//! application for tests that need no socket.
+
+pub mod assistant;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod ordering;
+pub mod routes;
+pub mod state;
+pub mod turn;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tern_actions::{ActionCaller, CallerConfig};
+use tern_llm::{build_client, LlmConfig, ProviderKind};
+use tern_store::{Store, StoreOptions};
+use tern_understand::Understander;
+use tokio::net::TcpListener;
+
+use crate::assistant::Assistant;
+use crate::config::Config;
+use crate::state::{AppState, Shared, Streams};
+
+/// Builds everything a server needs. `address` is where it listens, which
+/// the bundled example's demonstration webhooks point at.
+pub async fn build_state(config: Config, address: SocketAddr) -> anyhow::Result<AppState> {
+    let assistant = match &config.flows {
+        Some(path) => Assistant::from_files(path, config.actions.as_deref(), config.responses.as_deref())?,
+        None => Assistant::example(&format!("http://{address}"))?,
+    };
+    tracing::info!(flows = assistant.flows.flows.len(), actions = assistant.actions.actions.len(), demo = assistant.is_demo, "assistant loaded");
+    let store = Store::connect(&config.database_url, StoreOptions::default())
+        .await
+        .with_context(|| format!("cannot open the database at `{}`", mask_password(&config.database_url)))?;
+    tracing::info!(backend = store.backend(), url = %mask_password(&config.database_url), "database ready");
+    let understander = understander(&config)?;
+    if understander.is_offline() {
+        tracing::info!("understanding messages with the offline rule-based understander, not an LLM; set TERN_LLM_PROVIDER to use one");
+    } else {
+        tracing::info!(llm = %understander.describe(), "understanding messages with an LLM");
+    }
+    let hmac_key = match &config.hmac_key {
+        Some(key) => key.as_bytes().to_vec(),
+        None => {
+            tracing::info!("no HMAC key configured; signing action calls with a random key generated at start-up");
+            random_key()
+        }
+    };
+    let caller = ActionCaller::new(CallerConfig::new(hmac_key.clone()))?;
+    let schema_errors = caller.compile_schemas(&assistant.actions);
+    if let Some(first) = schema_errors.first() {
+        anyhow::bail!("{first}");
+    }
+    if config.admin_key.is_none() {
+        tracing::warn!("no admin key configured: conversation data and admin endpoints answer only on loopback");
+    }
+    Ok(Arc::new(Shared {
+        assistant,
+        store,
+        understander,
+        caller,
+        locks: Default::default(),
+        streams: Streams::default(),
+        metrics: crate::metrics::install(),
+        config,
+        tenant: "default".into(),
+        hmac_key,
+    }))
+}
+
+fn understander(config: &Config) -> anyhow::Result<Understander> {
+    let settings = &config.llm;
+    let provider = match settings.provider.as_str() {
+        "openai" => ProviderKind::OpenAi,
+        "anthropic" => ProviderKind::Anthropic,
+        _ => return Ok(Understander::Offline),
+    };
+    let model = settings.model.clone().context("TERN_LLM_MODEL is required when an LLM provider is set")?;
+    let mut llm = LlmConfig::new(provider, model);
+    if let Some(url) = &settings.base_url {
+        llm.base_url = url.clone();
+    }
+    llm.api_key = settings.api_key.clone();
+    llm.mode = match &settings.mode {
+        Some(mode) => Some(mode.parse().map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => None,
+    };
+    llm.timeout = settings.timeout;
+    llm.max_retries = settings.max_retries;
+    llm.max_concurrency = settings.max_concurrency;
+    Ok(Understander::Llm(build_client(llm)?))
+}
+
+fn random_key() -> Vec<u8> {
+    use rand::RngExt;
+    let mut key = vec![0u8; 32];
+    rand::rng().fill(&mut key[..]);
+    key
+}
+
+/// Shows a database URL without its password.
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((credentials, host)) = rest.split_once('@') else { return url.to_string() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish
+/// for at most the configured shutdown timeout.
+pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    let grace = state.config.shutdown_timeout;
+    spawn_retention(&state);
+    let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        let _ = stopping_tx.send(());
+    };
+    tracing::info!(%address, "listening");
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let server = tokio::spawn(async move { server.await });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => { result??; }
+        _ = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(seconds = grace.as_secs(), "requests still running after the shutdown timeout; stopping anyway");
+        }
+    }
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deletes conversations older than the retention age, once an hour. The
+/// task sleeps between runs, so an idle server does no work.
+fn spawn_retention(state: &AppState) {
+    let Some(age) = state.config.retention else { return };
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match state.store.prune(age).await {
+                Ok(report) if report.conversations > 0 => tracing::info!(conversations = report.conversations, events = report.events, "pruned old conversations"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "pruning old conversations failed; trying again in an hour"),
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only ctrl-c stops the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,193 @@
+//! Conversation endpoints: messages, state, transcript, deletion, live
+//! replies and uploads.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::Stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tern_store::NewUpload;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+use crate::auth::{require_admin, require_client};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::turn::{check_id, check_request, process, MessageRequest};
+
+pub async fn post_message(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<MessageRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require_client(state.config.client_key.as_deref(), &headers)?;
+    let Json(request) = body.map_err(json_error)?;
+    check_request(&id, &request)?;
+    process(&state, &id, request).await.map(Json)
+}
+
+/// Turns axum's JSON rejection into the API's error shape.
+pub fn json_error(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid_json",
+    };
+    ApiError::new(status, code, rejection.body_text())
+        .hint("send a JSON body with `Content-Type: application/json`, such as {\"text\": \"hello\"}")
+}
+
+pub async fn get_conversation(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
+    check_id("conversation id", &id)?;
+    let stored = state.store.load(&state.tenant, &id).await.map_err(|e| ApiError::internal("loading a conversation failed", &e))?;
+    let row = stored.ok_or_else(|| not_found(&id))?;
+    Ok(Json(json!({
+        "conversation_id": id,
+        "version": row.version,
+        "state": row.state.get("dialogue"),
+        "history": row.state.get("history"),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    })))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("conversation_not_found", format!("no conversation `{id}`"))
+}
+
+#[derive(Deserialize)]
+pub struct TranscriptQuery {
+    #[serde(default)]
+    after: i64,
+    limit: Option<u32>,
+}
+
+/// Most events returned per transcript page.
+const MAX_PAGE: u32 = 500;
+
+pub async fn get_transcript(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<TranscriptQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
+    check_id("conversation id", &id)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let events = state
+        .store
+        .transcript(&state.tenant, &id, query.after, limit)
+        .await
+        .map_err(|e| ApiError::internal("reading a transcript failed", &e))?;
+    let events: Vec<Value> = events
+        .into_iter()
+        .map(|e| json!({ "seq": e.seq, "kind": e.kind, "payload": e.payload, "created_at": e.created_at }))
+        .collect();
+    let next = events.last().and_then(|e| e["seq"].as_i64());
+    Ok(Json(json!({ "conversation_id": id, "events": events, "next_after": next })))
+}
+
+pub async fn delete_conversation(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
+    check_id("conversation id", &id)?;
+    let _turn = state.locks.acquire(format!("{}/{id}", state.tenant)).await;
+    let deleted = state
+        .store
+        .delete_conversation(&state.tenant, &id)
+        .await
+        .map_err(|e| ApiError::internal("deleting a conversation failed", &e))?;
+    if deleted {
+        tracing::info!(conversation = %id, "conversation deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// Server-sent events: each reply of the conversation as one `reply` event.
+pub async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    require_client(state.config.client_key.as_deref(), &headers)?;
+    check_id("conversation id", &id)?;
+    let receiver = state.streams.subscribe(&id);
+    let events = BroadcastStream::new(receiver).filter_map(|reply| {
+        let reply = reply.ok()?;
+        Some(Ok(SseEvent::default().event("reply").data(reply.to_string())))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    name: Option<String>,
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<UploadQuery>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_client(state.config.client_key.as_deref(), &headers)?;
+    check_id("conversation id", &id)?;
+    let name = query.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
+        ApiError::bad_request("missing_file_name", "the upload has no file name").hint("add `?name=FILE_NAME` to the URL")
+    })?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("empty_upload", "the upload body is empty"));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let upload = NewUpload { tenant: &state.tenant, conversation: &id, name: &name, content_type, data: &body };
+    let upload_id = state.store.save_upload(upload).await.map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+    let attachment = json!({
+        "name": name,
+        "content_type": content_type,
+        "size": body.len(),
+        "upload_id": upload_id,
+    });
+    Ok((StatusCode::CREATED, Json(attachment)))
+}
+
+pub async fn get_upload(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
+    check_id("upload id", &id)?;
+    let upload = state.store.load_upload(&state.tenant, &id).await.map_err(|e| ApiError::internal("reading an upload failed", &e))?;
+    let upload = upload.ok_or_else(|| ApiError::not_found("upload_not_found", format!("no upload `{id}`")))?;
+    let disposition = format!("attachment; filename=\"{}\"", upload.name.replace('"', ""));
+    Ok(([(header::CONTENT_TYPE, upload.content_type), (header::CONTENT_DISPOSITION, disposition)], upload.data).into_response())
+}

@@ -1,0 +1,70 @@
+//! Health, readiness, metrics, the OpenAPI document and the flow list.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, Uri};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::require_admin;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const OPENAPI: &str = include_str!("../../openapi.json");
+
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers.
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match state.store.ping().await {
+        Ok(()) => Ok(Json(json!({ "status": "ready", "database": state.store.backend() }))),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check: the database does not answer");
+            Err(ApiError::unavailable("database_unavailable", "the database does not answer"))
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// The assistant's flows. Admin-only: flow descriptions are configuration.
+pub async fn list_flows(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
+    let flows: Vec<Value> = state
+        .assistant
+        .flows
+        .flows
+        .values()
+        .map(|flow| {
+            json!({
+                "id": flow.id,
+                "name": flow.name,
+                "description": flow.description.source(),
+                "intents": flow.intents,
+                "steps": flow.steps.len(),
+                "user_startable": flow.user_startable(),
+                "guarded": flow.guard.is_some(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "flows": flows })))
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found("route_not_found", format!("no route for `{}`", uri.path()))
+        .hint("GET /openapi.json lists the endpoints")
+}

@@ -1,0 +1,320 @@
+//! One user message through the server: ordering, idempotency, loading the
+//! state, the turn pipeline (understanding, engine, actions), and one
+//! version-checked commit of the new state with the turn's events.
+//!
+//! No database transaction is open while the LLM or a webhook is called:
+//! the state is read, the turn runs, and the commit checks that nobody else
+//! committed in between. On a conflict (another instance handled a message
+//! of the same conversation meanwhile) the turn runs again on the new state.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use tern_engine::{ActionOutcome, BotMessage, Command, DialogueState, Engine};
+use tern_flow::SlotType;
+use tern_store::{NewEvent, StoreError, TurnCommit};
+use tern_understand::context::{HistoryTurn, HISTORY_WINDOW};
+use tern_understand::turn::{run_turn, ActionRunner, TurnInput, TurnOutput};
+use tern_understand::{LlmCall, TurnFailure};
+
+use crate::error::ApiError;
+use crate::metrics as m;
+use crate::state::Shared;
+
+/// Longest user message accepted, in chars.
+pub const MAX_TEXT_CHARS: usize = 4_000;
+const MAX_ID_CHARS: usize = 200;
+const MAX_ATTACHMENTS: usize = 10;
+/// Commits retried after a version conflict before giving up.
+const MAX_CONFLICT_RETRIES: usize = 5;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRequest {
+    #[serde(default)]
+    pub text: String,
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file sent with a message: by URL, or by the id of an upload stored on
+/// this server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: Option<String>,
+    pub size: Option<u64>,
+    pub url: Option<String>,
+    pub upload_id: Option<String>,
+}
+
+/// What is stored per conversation: the engine's state and a short window
+/// of recent turns for the prompt.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SavedState {
+    dialogue: DialogueState,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    history: Vec<HistoryTurn>,
+}
+
+/// Checks a request before anything else sees it.
+pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(), ApiError> {
+    check_id("conversation id", conversation)?;
+    if let Some(id) = &request.message_id {
+        check_id("message_id", id)?;
+    }
+    let chars = request.text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(ApiError::bad_request("message_too_long", format!("`text` has {chars} characters; the limit is {MAX_TEXT_CHARS}")));
+    }
+    if request.text.trim().is_empty() && request.attachments.is_empty() {
+        return Err(ApiError::bad_request("empty_message", "the message has no `text` and no `attachments`")
+            .hint("send {\"text\": \"...\"}"));
+    }
+    if request.attachments.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::bad_request("too_many_attachments", format!("at most {MAX_ATTACHMENTS} attachments per message")));
+    }
+    for attachment in &request.attachments {
+        if attachment.name.trim().is_empty() || (attachment.url.is_none() && attachment.upload_id.is_none()) {
+            return Err(ApiError::bad_request("invalid_attachment", format!("attachment `{}` needs a `name` and a `url` or `upload_id`", attachment.name))
+                .hint("upload the file with POST /api/v1/conversations/{id}/uploads first, or give its URL"));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
+    let valid = !id.is_empty()
+        && id.chars().count() <= MAX_ID_CHARS
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("invalid_id", format!("invalid {what} `{}`", id.chars().take(60).collect::<String>()))
+            .hint(format!("use 1 to {MAX_ID_CHARS} letters, digits or `-_.:@`")))
+    }
+}
+
+/// Handles one message and returns the JSON response body.
+pub async fn process(shared: &Shared, conversation: &str, request: MessageRequest) -> Result<Value, ApiError> {
+    let started = Instant::now();
+    let tenant = shared.tenant.as_str();
+    let _turn = shared.locks.acquire(format!("{tenant}/{conversation}")).await;
+    if let Some(id) = &request.message_id
+        && let Some(previous) = shared.store.processed(tenant, conversation, id).await.map_err(store_error)?
+    {
+        metrics::counter!(m::TURNS, "outcome" => "replayed").increment(1);
+        return Ok(previous);
+    }
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        match attempt(shared, conversation, &request, started).await {
+            Err(Retry::Conflict) => {
+                metrics::counter!(m::CONFLICT_RETRIES).increment(1);
+                tracing::info!(conversation, "another instance committed first; running the turn again");
+            }
+            Err(Retry::Duplicate) => {
+                let id = request.message_id.as_deref().unwrap_or_default();
+                let previous = shared.store.processed(tenant, conversation, id).await.map_err(store_error)?;
+                return previous.ok_or_else(|| ApiError::internal("duplicate message without a stored response", &id));
+            }
+            Err(Retry::Failed(error)) => return Err(error),
+            Ok(body) => return Ok(body),
+        }
+    }
+    metrics::counter!(m::ERRORS, "kind" => "conflict").increment(1);
+    Err(ApiError::new(axum::http::StatusCode::CONFLICT, "conversation_busy", "the conversation kept changing while this message was handled")
+        .hint("send the message again with the same message_id"))
+}
+
+enum Retry {
+    Conflict,
+    Duplicate,
+    Failed(ApiError),
+}
+
+async fn attempt(shared: &Shared, conversation: &str, request: &MessageRequest, started: Instant) -> Result<Value, Retry> {
+    let tenant = shared.tenant.as_str();
+    let stored = shared.store.load(tenant, conversation).await.map_err(|e| Retry::Failed(store_error(e)))?;
+    let (version, saved) = match stored {
+        Some(row) => (Some(row.version), serde_json::from_value::<SavedState>(row.state).unwrap_or_else(|error| {
+            tracing::error!(conversation, %error, "stored state is unreadable; starting the conversation afresh");
+            SavedState::default()
+        })),
+        None => (None, SavedState::default()),
+    };
+    let engine = shared.engine();
+    let uploads = attachment_commands(&engine, &saved.dialogue, &request.attachments);
+    let runner = Actions { shared };
+    let input = TurnInput { message: &request.text, history: &saved.history, extra_commands: uploads };
+    let output = run_turn(&engine, &shared.understander, &runner, saved.dialogue.clone(), input).await;
+    record_llm_calls(&output.calls);
+    let (dialogue, messages) = match &output.failure {
+        None => (output.state.clone(), output.messages.clone()),
+        Some(failure) => {
+            log_failure(conversation, failure);
+            let apology = BotMessage { text: shared.config.llm.apology.clone(), buttons: Vec::new() };
+            (saved.dialogue.clone(), vec![apology])
+        }
+    };
+    let history = next_history(saved.history, &request.text, &messages);
+    let state = json!(SavedState { dialogue: dialogue.clone(), history });
+    let body = response_body(conversation, request, &dialogue, &messages, &output);
+    let events = turn_events(request, &output, &messages);
+    let commit = TurnCommit {
+        tenant,
+        conversation,
+        expected_version: version,
+        state: &state,
+        events: &events,
+        message_id: request.message_id.as_deref(),
+        response: &body,
+    };
+    match shared.store.commit_turn(commit).await {
+        Ok(_) => {}
+        Err(StoreError::Conflict { .. }) => return Err(Retry::Conflict),
+        Err(StoreError::DuplicateMessage { .. }) => return Err(Retry::Duplicate),
+        Err(error) => return Err(Retry::Failed(store_error(error))),
+    }
+    finish_metrics(&output, started);
+    shared.streams.publish(conversation, &body);
+    Ok(body)
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    metrics::counter!(m::ERRORS, "kind" => "store").increment(1);
+    ApiError::internal("database operation failed", &error)
+}
+
+fn log_failure(conversation: &str, failure: &TurnFailure) {
+    match failure {
+        TurnFailure::Understanding(failure) => {
+            metrics::counter!(m::ERRORS, "kind" => failure.error.kind()).increment(1);
+            tracing::error!(conversation, error = %failure.error, kind = failure.error.kind(), "the LLM failed; sent the apology and kept the state");
+        }
+        TurnFailure::TooManyNeeds => {
+            metrics::counter!(m::ERRORS, "kind" => "too_many_actions").increment(1);
+            tracing::error!(conversation, "the flows called too many actions in one turn; kept the state");
+        }
+    }
+}
+
+/// An uploaded file answers the open `file` question.
+fn attachment_commands(engine: &Engine<'_>, state: &DialogueState, attachments: &[Attachment]) -> Vec<Command> {
+    let Some(collect) = engine.asked_collect(state).filter(|c| c.slot_type == SlotType::File) else {
+        return Vec::new();
+    };
+    let Some(first) = attachments.first() else { return Vec::new() };
+    let value = serde_json::to_value(first).unwrap_or(Value::Null);
+    let value = strip_nulls(value);
+    vec![Command::SetSlot { slot: collect.store_as.clone(), value }]
+}
+
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        other => other,
+    }
+}
+
+fn next_history(mut history: Vec<HistoryTurn>, text: &str, messages: &[BotMessage]) -> Vec<HistoryTurn> {
+    history.push(HistoryTurn::user(text));
+    history.extend(messages.iter().map(|m| HistoryTurn::bot(m.text.clone())));
+    let excess = history.len().saturating_sub(HISTORY_WINDOW);
+    history.drain(..excess);
+    history
+}
+
+fn response_body(conversation: &str, request: &MessageRequest, state: &DialogueState, messages: &[BotMessage], output: &TurnOutput) -> Value {
+    json!({
+        "conversation_id": conversation,
+        "message_id": request.message_id,
+        "messages": messages,
+        "flow": state.active_flow(),
+        "step": state.active_step(),
+        "handed_off": state.handed_off,
+        "llm_calls": output.calls.len(),
+    })
+}
+
+/// The turn's history rows: the user message, LLM calls, the engine's
+/// events and the bot messages, in that order.
+fn turn_events(request: &MessageRequest, output: &TurnOutput, messages: &[BotMessage]) -> Vec<NewEvent> {
+    let mut events = vec![event("user_message", json!({
+        "text": request.text,
+        "message_id": request.message_id,
+        "attachments": request.attachments,
+    }))];
+    for call in &output.calls {
+        events.push(event("llm_call", json!(call)));
+    }
+    if !output.commands.is_empty() {
+        events.push(event("commands", json!(output.commands)));
+    }
+    for engine_event in &output.events {
+        let payload = serde_json::to_value(engine_event).unwrap_or(Value::Null);
+        events.push(event(engine_event.name(), payload));
+    }
+    if let Some(failure) = &output.failure {
+        let reason = match failure {
+            TurnFailure::Understanding(f) => f.error.to_string(),
+            TurnFailure::TooManyNeeds => "too many action calls in one turn".into(),
+        };
+        events.push(event("turn_failed", json!({ "reason": reason })));
+    }
+    for message in messages {
+        events.push(event("bot_message", json!(message)));
+    }
+    events
+}
+
+fn event(kind: &str, payload: Value) -> NewEvent {
+    NewEvent { kind: kind.to_string(), payload }
+}
+
+fn record_llm_calls(calls: &[LlmCall]) {
+    for call in calls {
+        metrics::counter!(m::LLM_CALLS, "purpose" => call.purpose, "outcome" => call.outcome).increment(1);
+        metrics::counter!(m::LLM_TOKENS, "kind" => "prompt").increment(u64::from(call.prompt_tokens));
+        metrics::counter!(m::LLM_TOKENS, "kind" => "completion").increment(u64::from(call.completion_tokens));
+        metrics::histogram!(m::LLM_SECONDS).record(call.latency_ms as f64 / 1000.0);
+    }
+}
+
+fn finish_metrics(output: &TurnOutput, started: Instant) {
+    let outcome = if output.failure.is_some() { "failed" } else { "ok" };
+    metrics::counter!(m::TURNS, "outcome" => outcome).increment(1);
+    let total = started.elapsed().as_secs_f64();
+    let llm: f64 = output.calls.iter().map(|c| c.latency_ms as f64 / 1000.0).sum();
+    metrics::histogram!(m::TURN_SECONDS).record(total);
+    metrics::histogram!(m::TURN_SECONDS_WITHOUT_LLM).record((total - llm).max(0.0));
+    for dropped in &output.dropped {
+        tracing::info!(command = %dropped.command, reason = %dropped.reason, "dropped a command from the model");
+    }
+    if !output.dropped.is_empty() {
+        metrics::counter!(m::COMMANDS_DROPPED).increment(output.dropped.len() as u64);
+    }
+}
+
+/// Runs action webhooks for the engine.
+struct Actions<'s> {
+    shared: &'s Shared,
+}
+
+impl ActionRunner for Actions<'_> {
+    fn run<'a>(&'a self, action: &'a str, parameters: &'a Map<String, Value>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ActionOutcome> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(definition) = self.shared.assistant.actions.get(action) else {
+                metrics::counter!(m::ACTION_CALLS, "action" => action.to_string(), "outcome" => "unknown_action").increment(1);
+                return ActionOutcome::Failure { error: format!("action `{action}` is not registered") };
+            };
+            let report = self.shared.caller.call(definition, parameters).await;
+            let outcome = report.error_kind.unwrap_or("ok");
+            metrics::counter!(m::ACTION_CALLS, "action" => action.to_string(), "outcome" => outcome).increment(1);
+            metrics::histogram!(m::ACTION_SECONDS).record(report.latency.as_secs_f64());
+            report.outcome
+        })
+    }
+}
