@@ -1,0 +1,1 @@
+//! Dialogflow exports: CX (folder or zip) and ES.

@@ -1,0 +1,1 @@
+//! Rasa projects: CALM flows and the classic NLU-era files.

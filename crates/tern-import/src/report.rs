@@ -1,0 +1,107 @@
+//! The fidelity report of an import.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fidelity {
+    /// Means the same in Tern.
+    Mapped,
+    /// Converted with a difference the note explains.
+    Approximate,
+    /// Not converted; the note says what a person must do.
+    Unmapped,
+}
+
+/// One source element and how it was converted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReportItem {
+    pub fidelity: Fidelity,
+    /// Source file, relative to the imported project's root.
+    pub source: String,
+    /// Where in the file: `line N` for YAML, a JSON path for JSON.
+    pub location: String,
+    /// What the element is, such as "flow `transfer_money`".
+    pub what: String,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// `rasa`, `dialogflow-es` or `dialogflow-cx`.
+    pub source_kind: String,
+    pub items: Vec<ReportItem>,
+    /// Things to fill in before the assistant works fully, such as webhook
+    /// URLs of placeholder actions.
+    pub to_do: Vec<String>,
+}
+
+impl Report {
+    pub fn new(source_kind: &str) -> Self {
+        Self { source_kind: source_kind.to_string(), ..Default::default() }
+    }
+
+    pub fn add(&mut self, fidelity: Fidelity, source: &str, location: impl Into<String>, what: impl Into<String>, note: impl Into<String>) {
+        self.items.push(ReportItem {
+            fidelity,
+            source: source.to_string(),
+            location: location.into(),
+            what: what.into(),
+            note: note.into(),
+        });
+    }
+
+    pub fn count(&self, fidelity: Fidelity) -> usize {
+        self.items.iter().filter(|i| i.fidelity == fidelity).count()
+    }
+
+    /// The report as Markdown, grouped by fidelity, in a stable order.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# Import report ({})\n", self.source_kind);
+        let _ = writeln!(
+            out,
+            "{} mapped, {} approximate, {} not mapped.\n",
+            self.count(Fidelity::Mapped),
+            self.count(Fidelity::Approximate),
+            self.count(Fidelity::Unmapped)
+        );
+        if !self.to_do.is_empty() {
+            out.push_str("## To do before use\n\n");
+            for item in &self.to_do {
+                let _ = writeln!(out, "- {item}");
+            }
+            out.push('\n');
+        }
+        for (fidelity, title) in [
+            (Fidelity::Unmapped, "Not mapped"),
+            (Fidelity::Approximate, "Mapped approximately"),
+            (Fidelity::Mapped, "Mapped"),
+        ] {
+            let mut items: Vec<&ReportItem> = self.items.iter().filter(|i| i.fidelity == fidelity).collect();
+            if items.is_empty() {
+                continue;
+            }
+            items.sort_by(|a, b| (&a.source, &a.location, &a.what).cmp(&(&b.source, &b.location, &b.what)));
+            let _ = writeln!(out, "## {title}\n");
+            for item in items {
+                let _ = writeln!(out, "- {} ({}, {}): {}", item.what, item.source, item.location, item.note);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// A short summary for the terminal.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} mapped, {} approximate, {} not mapped, {} to do",
+            self.count(Fidelity::Mapped),
+            self.count(Fidelity::Approximate),
+            self.count(Fidelity::Unmapped),
+            self.to_do.len()
+        )
+    }
+}
