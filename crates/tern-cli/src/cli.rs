@@ -32,6 +32,10 @@ pub enum Command {
     /// Run a mock LLM server speaking the OpenAI and Anthropic chat APIs,
     /// for tests and benchmarks.
     MockLlm(MockLlmArgs),
+    /// Send load to a server on loopback, or to one it starts with
+    /// --spawn, and report throughput, latency, errors, memory, CPU and
+    /// database growth. Exits 1 when any turn failed.
+    Bench(tern_bench::BenchArgs),
 }
 
 #[derive(clap::Args)]

@@ -119,17 +119,25 @@ pub fn mask_password(url: &str) -> String {
     }
 }
 
-/// Serves until `shutdown` completes, then lets requests in flight finish
-/// for at most the configured shutdown timeout.
+/// Serves until `shutdown` completes, then ends the open `/stream`
+/// subscriptions and lets requests in flight finish for at most the
+/// configured shutdown timeout. Requests still running then are cancelled
+/// with 503 `shutting_down` before the database is closed; a cancelled turn
+/// has committed nothing.
 pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let grace = state.config.shutdown_timeout;
     spawn_retention(&state);
-    let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (abandon_tx, abandon_rx) = tokio::sync::watch::channel(false);
+    let app = routes::router(state.clone())
+        .layer(axum::middleware::from_fn(move |request, next| cancel_on(abandon_rx.clone(), request, next)))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let streams_state = state.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections; finishing requests in flight");
+        streams_state.streams.close();
         let _ = stopping_tx.send(());
     };
     tracing::info!(%address, "listening");
@@ -142,12 +150,33 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
             let _ = stopping_rx.await;
             tokio::time::sleep(grace).await;
         } => {
-            tracing::warn!(seconds = grace.as_secs(), "requests still running after the shutdown timeout; stopping anyway");
+            tracing::warn!(seconds = grace.as_secs_f64(), "requests still running after the shutdown timeout; cancelling them");
+            // Connections run in tasks of their own, which `run` returning
+            // does not stop, so `cancel_on` ends their requests.
+            let _ = abandon_tx.send(true);
         }
     }
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs a request until it completes or `abandon` turns true. Dropping the
+/// handler's future cancels its turn before the commit.
+async fn cancel_on(
+    mut abandon: tokio::sync::watch::Receiver<bool>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tokio::select! {
+        response = next.run(request) => response,
+        _ = abandon.wait_for(|abandoned| *abandoned) => {
+            crate::error::ApiError::unavailable("shutting_down", "the server stopped before the request finished")
+                .hint("send the request again; a message sent with a message_id is processed at most once")
+                .into_response()
+        }
+    }
 }
 
 /// Deletes conversations older than the retention age, once an hour. The

@@ -1,6 +1,7 @@
 //! What every request handler shares.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -46,6 +47,8 @@ impl Shared {
 #[derive(Default)]
 pub struct Streams {
     senders: Mutex<HashMap<String, broadcast::Sender<Value>>>,
+    /// Set by [`Streams::close`]; read and written with `senders` locked.
+    closed: AtomicBool,
 }
 
 /// Replies kept for a slow subscriber before it starts missing some.
@@ -54,6 +57,10 @@ const STREAM_BUFFER: usize = 32;
 impl Streams {
     pub fn subscribe(&self, conversation: &str) -> broadcast::Receiver<Value> {
         let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::Relaxed) {
+            // A receiver without a sender ends the subscriber's stream at once.
+            return broadcast::channel(1).1;
+        }
         senders.retain(|_, sender| sender.receiver_count() > 0);
         senders
             .entry(conversation.to_string())
@@ -67,5 +74,13 @@ impl Streams {
             // An error only means nobody listens any more.
             let _ = sender.send(reply.clone());
         }
+    }
+
+    /// Ends every subscriber's stream, now and for later subscriptions, so
+    /// that open streams do not hold up a graceful shutdown.
+    pub fn close(&self) {
+        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, Ordering::Relaxed);
+        senders.clear();
     }
 }

@@ -27,6 +27,10 @@ pub const MAX_TEXT_CHARS: usize = 4_000;
 const MAX_ID_CHARS: usize = 200;
 const MAX_ATTACHMENTS: usize = 10;
 /// Commits retried after a version conflict before giving up.
+///
+/// NOTE: the retry runs at once, without backoff. Two instances draining
+/// queues of messages for one conversation make a few turns lose all five
+/// races, which then fail with 409 `conversation_busy`.
 const MAX_CONFLICT_RETRIES: usize = 5;
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +87,9 @@ pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(),
                 .hint("upload the file with POST /api/v1/conversations/{id}/uploads first, or give its URL"));
         }
     }
+    // NOTE: an `upload_id` is not looked up, so a message may name an upload
+    // that does not exist or belongs to another conversation. Checking it
+    // needs a store query that reads an upload's row without its data.
     Ok(())
 }
 

@@ -13,6 +13,8 @@ pub struct StoredConversation {
     pub version: i64,
     /// The `seq` of the conversation's newest event, 0 when it has none.
     pub last_seq: i64,
+    /// NOTE: PostgreSQL stores JSON as JSONB, which does not keep the order of
+    /// object keys, so keys may come back in another order than written.
     pub state: Value,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod chat;
 mod mock_llm;
 mod serve;
@@ -17,5 +18,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Chat(args) => chat::run(args),
         Command::MockLlm(args) => mock_llm::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -48,6 +48,20 @@ pub fn json_error(rejection: JsonRejection) -> ApiError {
         .hint("send a JSON body with `Content-Type: application/json`, such as {\"text\": \"hello\"}")
 }
 
+/// Turns axum's query-string rejection into the API's error shape.
+fn query_error(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_query", rejection.body_text())
+}
+
+/// Turns a failure to read an upload body into the API's error shape.
+fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the upload is larger than {limit} bytes"))
+            .hint("send a smaller file, or raise `max_upload_bytes` in the server configuration");
+    }
+    ApiError::new(rejection.status(), "invalid_body", rejection.body_text())
+}
+
 pub async fn get_conversation(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -87,10 +101,13 @@ pub async fn get_transcript(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(query): Query<TranscriptQuery>,
+    query: Result<Query<TranscriptQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
     check_id("conversation id", &id)?;
+    let Query(query) = query.map_err(|rejection| {
+        query_error(rejection).hint("`after` is the last `seq` already read and `limit` the page size, both whole numbers")
+    })?;
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let events = state
         .store
@@ -152,11 +169,13 @@ pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(query): Query<UploadQuery>,
-    body: Bytes,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require_client(state.config.client_key.as_deref(), &headers)?;
     check_id("conversation id", &id)?;
+    let Query(query) = query.map_err(|rejection| query_error(rejection).hint("add `?name=FILE_NAME` to the URL"))?;
+    let body = body.map_err(|rejection| body_error(rejection, state.config.max_upload_bytes))?;
     let name = query.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
         ApiError::bad_request("missing_file_name", "the upload has no file name").hint("add `?name=FILE_NAME` to the URL")
     })?;

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(api)
         .merge(uploads)
+        .route("/", get(system::web_chat))
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/metrics", get(system::metrics))
@@ -48,7 +49,9 @@ pub fn router(state: AppState) -> Router {
         app = app.route("/demo/actions/{name}", post(demo::action));
     }
     let cors = cors(&state.config.cors_origins);
-    app.fallback(system::not_found)
+    // After every route, because it applies to the routes registered so far.
+    app.method_not_allowed_fallback(system::method_not_allowed)
+        .fallback(system::not_found)
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

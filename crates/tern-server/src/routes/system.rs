@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
@@ -13,6 +13,13 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 const OPENAPI: &str = include_str!("../../openapi.json");
+const WEB_CHAT: &str = include_str!("../../web/chat.html");
+
+/// A small web chat page that talks to the message API. A client key, if
+/// the server requires one, is passed as `?key=KEY`.
+pub async fn web_chat() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], WEB_CHAT)
+}
 
 pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
@@ -62,6 +69,13 @@ pub async fn list_flows(
         })
         .collect();
     Ok(Json(json!({ "flows": flows })))
+}
+
+/// A known path called with a method it does not serve. axum adds the
+/// `Allow` header listing the methods it does serve.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("`{method}` is not allowed on `{}`", uri.path()))
+        .hint("the `Allow` header lists the methods this path accepts; GET /openapi.json lists the endpoints")
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

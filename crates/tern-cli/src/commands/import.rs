@@ -1,0 +1,54 @@
+//! `tern import`: convert a Rasa project or a Dialogflow export into a Tern
+//! assistant folder with a fidelity report.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use tern_import::{validate_project, write_project, Project};
+
+use crate::cli::{ImportArgs, ImportSource};
+
+pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let (kind, path) = match &args.source {
+        ImportSource::Rasa { path } => ("rasa", path),
+        ImportSource::DialogflowCx { path } => ("dialogflow-cx", path),
+        ImportSource::DialogflowEs { path } => ("dialogflow-es", path),
+    };
+    eprintln!("importing {kind} project `{}`", path.display());
+    let project = match &args.source {
+        ImportSource::Rasa { path } => tern_import::rasa::import(path)?,
+        ImportSource::DialogflowCx { path } => tern_import::dialogflow::import_cx(path)?,
+        ImportSource::DialogflowEs { path } => tern_import::dialogflow::import_es(path)?,
+    };
+    let errors = validation_errors(&project);
+    let out = args.out.clone().unwrap_or_else(|| default_out(path));
+    write_project(&project, &out, args.force)?;
+    println!("{}", project.report.summary());
+    for item in &project.report.to_do {
+        println!("  to do: {item}");
+    }
+    println!("wrote `{}` (report: {})", out.display(), out.join("IMPORT_REPORT.md").display());
+    if errors.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("the imported flows have {} validation errors:", errors.len());
+    for error in &errors {
+        eprintln!("{error}");
+    }
+    Ok(ExitCode::from(1))
+}
+
+fn validation_errors(project: &Project) -> Vec<String> {
+    validate_project(project).iter().filter(|d| d.is_error()).map(ToString::to_string).collect()
+}
+
+/// `NAME-tern` next to the input, without a `.zip` extension.
+fn default_out(input: &Path) -> PathBuf {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "imported".into());
+    let stem = if stem == "agent" {
+        input.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned()).unwrap_or(stem)
+    } else {
+        stem
+    };
+    PathBuf::from(format!("{stem}-tern"))
+}
