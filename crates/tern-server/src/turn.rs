@@ -26,12 +26,11 @@ use crate::state::Shared;
 pub const MAX_TEXT_CHARS: usize = 4_000;
 const MAX_ID_CHARS: usize = 200;
 const MAX_ATTACHMENTS: usize = 10;
-/// Commits retried after a version conflict before giving up.
-///
-/// NOTE: the retry runs at once, without backoff. Two instances draining
-/// queues of messages for one conversation make a few turns lose all five
-/// races, which then fail with 409 `conversation_busy`.
-const MAX_CONFLICT_RETRIES: usize = 5;
+/// Turns run again after a version conflict before giving up. Each retry
+/// waits a random delay that doubles from [`CONFLICT_BACKOFF_MS`], so two
+/// instances draining messages of one conversation stop colliding.
+const MAX_CONFLICT_RETRIES: u32 = 8;
+const CONFLICT_BACKOFF_MS: u64 = 5;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,9 +86,6 @@ pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(),
                 .hint("upload the file with POST /api/v1/conversations/{id}/uploads first, or give its URL"));
         }
     }
-    // NOTE: an `upload_id` is not looked up, so a message may name an upload
-    // that does not exist or belongs to another conversation. Checking it
-    // needs a store query that reads an upload's row without its data.
     Ok(())
 }
 
@@ -116,11 +112,13 @@ pub async fn process(shared: &Shared, conversation: &str, request: MessageReques
         metrics::counter!(m::TURNS, "outcome" => "replayed").increment(1);
         return Ok(previous);
     }
-    for _ in 0..MAX_CONFLICT_RETRIES {
+    check_uploads(shared, conversation, &request).await?;
+    for retry in 0..MAX_CONFLICT_RETRIES {
         match attempt(shared, conversation, &request, started).await {
             Err(Retry::Conflict) => {
                 metrics::counter!(m::CONFLICT_RETRIES).increment(1);
-                tracing::info!(conversation, "another instance committed first; running the turn again");
+                tracing::info!(conversation, retry, "another instance committed first; running the turn again");
+                tokio::time::sleep(conflict_backoff(retry)).await;
             }
             Err(Retry::Duplicate) => {
                 let id = request.message_id.as_deref().unwrap_or_default();
@@ -134,6 +132,25 @@ pub async fn process(shared: &Shared, conversation: &str, request: MessageReques
     metrics::counter!(m::ERRORS, "kind" => "conflict").increment(1);
     Err(ApiError::new(axum::http::StatusCode::CONFLICT, "conversation_busy", "the conversation kept changing while this message was handled")
         .hint("send the message again with the same message_id"))
+}
+
+fn conflict_backoff(retry: u32) -> std::time::Duration {
+    use rand::RngExt;
+    let ceiling = CONFLICT_BACKOFF_MS << retry.min(6);
+    std::time::Duration::from_millis(rand::rng().random_range(1..=ceiling))
+}
+
+/// Every `upload_id` must name an upload of this conversation.
+async fn check_uploads(shared: &Shared, conversation: &str, request: &MessageRequest) -> Result<(), ApiError> {
+    for id in request.attachments.iter().filter_map(|a| a.upload_id.as_deref()) {
+        check_id("upload_id", id)?;
+        let upload = shared.store.load_upload(&shared.tenant, id).await.map_err(store_error)?;
+        if upload.is_none_or(|u| u.conversation != conversation) {
+            return Err(ApiError::bad_request("upload_not_found", format!("no upload `{id}` in this conversation"))
+                .hint("upload the file with POST /api/v1/conversations/{id}/uploads and use the returned upload_id"));
+        }
+    }
+    Ok(())
 }
 
 enum Retry {
@@ -176,7 +193,10 @@ async fn attempt(shared: &Shared, conversation: &str, request: &MessageRequest, 
         expected_version: version,
         state: &state,
         events: &events,
-        message_id: request.message_id.as_deref(),
+        // A failed turn is recorded without its message id, so the client's
+        // retry with the same id is handled anew instead of replaying the
+        // apology.
+        message_id: if output.failure.is_some() { None } else { request.message_id.as_deref() },
         response: &body,
     };
     match shared.store.commit_turn(commit).await {

@@ -21,7 +21,7 @@ const ANYTHING_ELSE: &str = "Is there anything else I can do for you today?";
 const ASK_PLATE: &str = "What is the licence plate number of the vehicle?";
 
 backend_tests!(
-    first_conversation_pays_through_back_office,
+    first_conversation_uses_demo_back_office,
     same_message_id_replays_response,
     concurrent_duplicate_message_id_runs_once,
     rasa_channel_returns_recipient_messages,
@@ -33,11 +33,12 @@ backend_tests!(
     invalid_requests_on_other_endpoints_rejected,
     upload_fills_file_slot,
     invalid_uploads_rejected,
+    foreign_upload_id_rejected,
     stream_delivers_reply_event,
     system_endpoints_respond,
 );
 
-async fn first_conversation_pays_through_back_office(backend: Backend) {
+async fn first_conversation_uses_demo_back_office(backend: Backend) {
     let server = TestServer::start(backend).await;
     let id = conversation_id("first");
 
@@ -1084,6 +1085,26 @@ async fn invalid_uploads_rejected(backend: Backend) {
         .await
         .expect("POST");
     assert_eq!(fits.status(), StatusCode::CREATED);
+    server.stop().await;
+}
+
+/// An attachment may only name an upload of its own conversation.
+async fn foreign_upload_id_rejected(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = conversation_id("upload-owner");
+    let other = conversation_id("upload-other");
+    let stored = server.upload(&owner, "photo.jpg", "image/jpeg", vec![1u8; 16]).await;
+    let upload_id = stored["upload_id"].as_str().expect("upload_id").to_string();
+
+    for (conversation, upload) in [(&other, upload_id.as_str()), (&owner, "0123456789abcdef")] {
+        let body = json!({
+            "text": "here is the photo",
+            "attachments": [{"name": "photo.jpg", "upload_id": upload}],
+        });
+        let response = server.post_message(conversation, &body).await;
+        expect_error(response, StatusCode::BAD_REQUEST, "upload_not_found", "foreign upload").await;
+        assert!(server.transcript(conversation).await.is_empty());
+    }
     server.stop().await;
 }
 

@@ -51,7 +51,12 @@ pub fn understand(context: &PromptContext) -> Vec<Command> {
     {
         return vec![if answer { Command::Affirm } else { Command::Deny }];
     }
-    let flows = matching_flows(context, &lower);
+    let mut flows = matching_flows(context, &lower);
+    // While a text question is open, one shared word ("street" in an
+    // address) is not enough to switch topics.
+    if context.asking.as_ref().is_some_and(|a| a.slot_type == SlotType::String) {
+        flows.retain(|flow| flow_score(flow, &meaningful_words(&lower)) >= TOPIC_SWITCH_SCORE);
+    }
     if let Some(asking) = &context.asking
         && let Some(value) = extract_value(asking, &message)
         && (flows.is_empty() || asking.slot_type != SlotType::String)
@@ -104,8 +109,16 @@ fn words_of(phrase: &str) -> Vec<&str> {
 
 /// Flows sharing the most meaningful words with the message; several when
 /// they tie.
+/// Score a flow needs to interrupt an open text question: two intent or
+/// name words.
+const TOPIC_SWITCH_SCORE: usize = 4;
+
+fn meaningful_words(message: &str) -> Vec<String> {
+    words(message).filter(|w| !STOPWORDS.contains(w)).map(stem).collect()
+}
+
 fn matching_flows<'c>(context: &'c PromptContext, message: &str) -> Vec<&'c FlowInfo> {
-    let message_words: Vec<String> = words(message).filter(|w| !STOPWORDS.contains(w)).map(stem).collect();
+    let message_words = meaningful_words(message);
     let mut best: Vec<&FlowInfo> = Vec::new();
     let mut best_score = 0;
     for flow in &context.flows {

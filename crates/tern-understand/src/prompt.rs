@@ -34,7 +34,10 @@ pub fn render(context: &PromptContext) -> Prompt {
 }
 
 /// Reads the context back from a user message built by [`render`].
+/// The JSON is the first line after the marker; text after it (such as a
+/// repair request) is ignored.
 pub fn read_context(user_message: &str) -> Option<PromptContext> {
-    let (_, json) = user_message.split_once(CONTEXT_MARKER)?;
-    serde_json::from_str(json.trim()).ok()
+    let (_, rest) = user_message.split_once(CONTEXT_MARKER)?;
+    let json = rest.trim_start().lines().next()?;
+    serde_json::from_str(json).ok()
 }

@@ -183,6 +183,24 @@ fn offline_reads_free_text_for_string_question() {
     assert_eq!(offline::understand(&context), [Command::SetSlot { slot: "user_name".into(), value: json!("Sara") }]);
 }
 
+/// One flow word in an answer ("street" in an address) does not switch
+/// topics while a text question is open.
+#[test]
+fn offline_keeps_address_with_flow_word() {
+    let flows = corpus();
+    let context = context_after(&flows, &[vec![start("simple_greeting_flow")]], "Renewal Street 5");
+    assert_eq!(offline::understand(&context), [Command::SetSlot { slot: "user_name".into(), value: json!("Renewal Street 5") }]);
+}
+
+#[test]
+fn context_reads_back_despite_repair_text() {
+    let flows = corpus();
+    let context = context_after(&flows, &[], "hello");
+    let mut user = prompt::render(&context).user;
+    user.push_str("\n\nYour previous answer could not be used. Answer with the JSON object only.");
+    assert_eq!(prompt::read_context(&user), Some(context));
+}
+
 #[test]
 fn offline_reads_arabic_yes() {
     let flows = corpus();

@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use super::actions::{actions_file, Action};
 use super::yaml::{flows_file, scalar, Flow, Kind, Step};
+use tern_flow::Diagnostic;
+
 use crate::project::{validate_project, Project};
 use crate::report::{Fidelity, Report};
 
@@ -41,12 +43,19 @@ const MAX_ROUNDS: usize = 8;
 impl Output {
     pub fn into_project(mut self) -> Project {
         let mut initialised: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut tried_starters = BTreeSet::new();
         for _ in 0..MAX_ROUNDS {
             let project = self.render(&initialised);
-            let missing = missing_slots(&project);
-            let mut added = false;
+            let diagnostics = validate_project(&project);
+            let mut added = self.break_loops(&diagnostics);
+            let missing = missing_slots(&diagnostics);
             for (flow, slot) in missing {
-                for owner in self.starting_flows(&flow) {
+                // Setting the slot where the conversation starts keeps values
+                // that callers pass on. When the validator still cannot see
+                // it there (a flow reached through a cycle of links), the
+                // flow itself sets it.
+                let owners = if tried_starters.insert((flow.clone(), slot.clone())) { self.starting_flows(&flow) } else { vec![flow.clone()] };
+                for owner in owners {
                     added |= initialised.entry(owner).or_default().insert(slot.clone());
                 }
             }
@@ -66,6 +75,29 @@ impl Output {
         let mut project = self.render(&initialised);
         project.report = self.report;
         project
+    }
+
+    /// Cuts each loop that the validator reports as never waiting for the
+    /// user (`loop_without_input`): the step that goes back to the loop's
+    /// first step ends the flow instead. Dialogflow's conditions usually
+    /// leave such loops at run time, but Tern's validator cannot see that.
+    /// Returns whether anything changed.
+    fn break_loops(&mut self, diagnostics: &[Diagnostic]) -> bool {
+        let mut changed = false;
+        for diagnostic in diagnostics.iter().filter(|d| d.code == "loop_without_input") {
+            let Some(flow_id) = diagnostic.path.strip_prefix("flows.").and_then(|p| p.split(".steps").next()) else { continue };
+            let Some(head) = diagnostic.message.split('`').nth(1) else { continue };
+            let Some(flow) = self.flows.iter_mut().find(|f| f.id == flow_id) else { continue };
+            let Some(last) = edge_into(&flow.steps, head) else { continue };
+            let step = &mut flow.steps[last];
+            step.retarget(head, "END");
+            let what = format!("transition from step `{}` to `{head}`", step.id);
+            let note = "it closes a loop that never waits for the user, which Tern rejects; the flow ends here instead, so check whether the loop is needed";
+            let source = self.flow_sources.get(flow_id).cloned().unwrap_or_default();
+            self.report.add(Fidelity::Approximate, &source, "$", what, note);
+            changed = true;
+        }
+        changed
     }
 
     /// The user-startable flows from which `flow` is reached through
@@ -139,9 +171,9 @@ impl Output {
 }
 
 /// (flow id, slot) for every `slot_not_collected` error.
-fn missing_slots(project: &Project) -> BTreeSet<(String, String)> {
-    validate_project(project)
-        .into_iter()
+fn missing_slots(diagnostics: &[Diagnostic]) -> BTreeSet<(String, String)> {
+    diagnostics
+        .iter()
         .filter(|d| d.code == "slot_not_collected")
         .filter_map(|d| {
             let flow = d.path.strip_prefix("flows.")?.split(".steps").next()?.to_string();
@@ -149,4 +181,27 @@ fn missing_slots(project: &Project) -> BTreeSet<(String, String)> {
             Some((flow, slot))
         })
         .collect()
+}
+
+/// The index of a step on a path from `head` back to `head` that passes no
+/// collect step, the last one before `head`.
+fn edge_into(steps: &[Step], head: &str) -> Option<usize> {
+    let index = |id: &str| steps.iter().position(|s| s.id == id);
+    let start = index(head)?;
+    let mut seen = BTreeSet::new();
+    let mut pending = vec![start];
+    while let Some(current) = pending.pop() {
+        if !seen.insert(current) || matches!(steps[current].kind, Kind::Collect(_)) {
+            continue;
+        }
+        for target in steps[current].targets() {
+            if target == head {
+                return Some(current);
+            }
+            if let Some(next) = index(&target) {
+                pending.push(next);
+            }
+        }
+    }
+    None
 }

@@ -94,6 +94,43 @@ impl Step {
     pub fn new(id: impl Into<String>, kind: Kind, next: impl Into<String>) -> Self {
         Step { id: id.into(), kind, next: Next::Target(next.into()), otherwise: None, comments: Vec::new() }
     }
+
+    /// Every step id or `END` this step can go to.
+    pub fn targets(&self) -> Vec<String> {
+        let mut targets = Vec::new();
+        if let Kind::Collect(collect) = &self.kind {
+            targets.extend(collect.validation.as_ref().and_then(|v| v.on_max_attempts.clone()));
+        }
+        if !matches!(self.kind, Kind::Link(_) | Kind::Handoff { .. }) {
+            match &self.next {
+                Next::Target(target) => targets.push(target.clone()),
+                Next::Branches(branches) => targets.extend(branches.iter().map(|b| b.then.clone())),
+            }
+            targets.extend(self.otherwise.clone());
+        }
+        targets
+    }
+
+    /// Replaces every transition to `from` with one to `to`.
+    pub fn retarget(&mut self, from: &str, to: &str) {
+        let swap = |target: &mut String| {
+            if target == from {
+                *target = to.to_string();
+            }
+        };
+        match &mut self.next {
+            Next::Target(target) => swap(target),
+            Next::Branches(branches) => branches.iter_mut().for_each(|b| swap(&mut b.then)),
+        }
+        if let Some(otherwise) = &mut self.otherwise {
+            swap(otherwise);
+        }
+        if let Kind::Collect(collect) = &mut self.kind {
+            if let Some(target) = collect.validation.as_mut().and_then(|v| v.on_max_attempts.as_mut()) {
+                swap(target);
+            }
+        }
+    }
 }
 
 /// The text of a flow file holding `flows`.

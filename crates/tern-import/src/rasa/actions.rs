@@ -114,7 +114,7 @@ fn choose_result_slots(ctx: &mut Ctx) {
 /// from it before the next collect or action step, in the order met.
 fn slots_used_after(flow: &Flow, index: usize, positions: &HashMap<String, usize>, reference: &Regex) -> Vec<String> {
     let mut used = Vec::new();
-    let mut push_condition_slots = |next: &Next, used: &mut Vec<String>| {
+    let push_condition_slots = |next: &Next, used: &mut Vec<String>| {
         if let Next::Branches { branches, .. } = next {
             for (condition, _) in branches {
                 used.extend(reference.captures_iter(condition).map(|c| c[1].to_string()));

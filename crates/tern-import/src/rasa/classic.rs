@@ -96,7 +96,7 @@ fn form_flow(ctx: &mut Ctx, domain: &Domain, form: &Form) -> Flow {
         steps[index].next = Next::Goto(next);
     }
     let slots_list: Vec<String> = form.required_slots.iter().map(|s| format!("`{s}`")).collect();
-    let mut description = format!("Fills in the {} form: asks for {}.", humanize(&form.name), slots_list.join(", "));
+    let mut description = format!("Fills in the Rasa form `{}`: asks for {}.", form.name, slots_list.join(", "));
     if !hints.is_empty() {
         description.push_str(" Hints from the Rasa slot mappings: ");
         description.push_str(&hints.join("; "));
@@ -271,6 +271,7 @@ fn rule_as_engine_message(ctx: &mut Ctx, domain: &Domain, intent: &str, actions:
         return None;
     }
     ctx.used_responses.insert(utter.clone());
+    ctx.message_utters.insert(utter.clone(), key);
     ctx.messages.insert(key, converted.text.to_template().0);
     Some(format!(
         "the response `{utter}` becomes the engine message `{key}` in responses.yml, which Tern sends for the `{}` command",

@@ -45,7 +45,6 @@ pub(crate) struct Mapping {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Response {
-    pub name: String,
     pub variations: Vec<Variation>,
     pub loc: Loc,
 }
@@ -205,7 +204,7 @@ fn read_responses(ctx: &mut Ctx, domain: &mut Domain, file: &SourceFile, value: 
         if domain.responses.contains_key(&key.name) {
             ctx.add(Fidelity::Approximate, &loc, format!("response `{}`", key.name), "defined more than once; this later definition is used");
         }
-        domain.responses.insert(key.name.clone(), Response { name: key.name.clone(), variations, loc });
+        domain.responses.insert(key.name.clone(), Response { variations, loc });
     }
 }
 

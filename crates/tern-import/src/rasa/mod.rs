@@ -56,6 +56,8 @@ pub(crate) struct Ctx {
     pub actions: IndexMap<String, actions::CustomAction>,
     /// Engine message overrides for `responses.yml`, by key.
     pub messages: IndexMap<&'static str, String>,
+    /// Rasa responses whose text became an engine message, with its key.
+    pub message_utters: IndexMap<String, &'static str>,
     /// Rasa responses that converted steps or messages use.
     pub used_responses: BTreeSet<String>,
 }

@@ -68,7 +68,8 @@ pub(crate) fn attach(ctx: &mut Ctx, domain: &Domain, data: &DataSections) {
         if let Some(intent) = entry.node.get("intent").and_then(Node::scalar_text) {
             let examples = examples(&entry.node);
             let flows: Vec<String> = ctx.flows.values().filter(|f| f.intents.contains(&intent)).map(|f| f.id.clone()).collect();
-            let what = format!("intent `{intent}` ({} examples)", examples.len());
+            let count = examples.len();
+            let what = format!("intent `{intent}` ({count} example{})", if count == 1 { "" } else { "s" });
             if !flows.is_empty() {
                 for id in &flows {
                     let Some(flow) = ctx.flows.get_mut(id) else { continue };

@@ -217,6 +217,7 @@ fn set_message(ctx: &mut Ctx, domain: &Domain, key: &'static str, utter: &str) -
         notes.push("Rasa rephrases it with an LLM; Tern sends it as written".into());
     }
     ctx.used_responses.insert(utter.to_string());
+    ctx.message_utters.insert(utter.to_string(), key);
     ctx.messages.insert(key, text);
     Ok(notes)
 }

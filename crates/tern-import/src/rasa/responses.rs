@@ -162,7 +162,7 @@ pub(crate) fn report(ctx: &mut Ctx, domain: &Domain) {
         }
         let Some(converted) = convert(domain, name) else { continue };
         if converted.notes.is_empty() {
-            ctx.add(Fidelity::Mapped, &response.loc, format!("response `{name}`"), "sent by the steps that use it");
+            ctx.add(Fidelity::Mapped, &response.loc, format!("response `{name}`"), "converted without changes");
         } else {
             ctx.add(Fidelity::Approximate, &response.loc, format!("response `{name}`"), converted.notes.join("; "));
         }

@@ -97,29 +97,26 @@ pub(crate) fn report(ctx: &mut Ctx, domain: &Domain) {
             fidelity = fidelity.max(kind.fidelity);
             notes.push(kind.note);
         } else if results.contains(&tern) {
-            notes.push("set from an action's result".into());
+            fidelity = fidelity.max(Fidelity::Approximate);
+            notes.push("set from an action's result, so the webhook must return its value".into());
         } else {
-            notes.push("no converted step collects or sets it".into());
+            fidelity = Fidelity::Unmapped;
+            notes.push("no converted step collects or sets it, and Tern does not declare slots, so it is not imported".into());
         }
         let kinds: Vec<&str> = slot.mappings.iter().map(|m| m.kind.as_str()).collect();
-        for mapping in &slot.mappings {
-            match mapping.kind.as_str() {
-                "from_llm" => {}
-                "custom" | "controlled" => {}
-                "from_entity" | "from_intent" | "from_trigger_intent" | "from_text" => {
-                    fidelity = fidelity.max(Fidelity::Approximate);
-                    if let Some(hint) = mapping_hint(&slot.name, mapping) {
-                        notes.push(format!("mapping `{}`: Tern's understanding layer extracts the value; {hint}", mapping.kind));
-                    }
-                }
-                other => {
-                    fidelity = fidelity.max(Fidelity::Approximate);
-                    notes.push(format!("mapping `{other}` is not converted"));
-                }
+        let hints: Vec<String> = slot.mappings.iter().filter_map(|m| mapping_hint(&slot.name, m)).collect();
+        if !hints.is_empty() {
+            fidelity = fidelity.max(Fidelity::Approximate);
+            notes.push(format!("Tern's understanding layer extracts the value instead of the Rasa mappings ({})", hints.join("; ")));
+        }
+        for kind in &kinds {
+            if !["from_llm", "custom", "controlled", "from_entity", "from_intent", "from_trigger_intent", "from_text"].contains(kind) {
+                fidelity = fidelity.max(Fidelity::Approximate);
+                notes.push(format!("the mapping `{kind}` is not converted"));
             }
         }
-        if kinds.iter().any(|k| *k == "custom" || *k == "controlled") {
-            notes.push("Rasa sets it from custom code; in Tern only an action result can set it".into());
+        if kinds.iter().any(|k| *k == "custom" || *k == "controlled") && !collected.contains(&tern) {
+            notes.push("Rasa sets it from custom code".into());
         }
         if let Some(initial) = &slot.initial_value {
             fidelity = fidelity.max(Fidelity::Approximate);

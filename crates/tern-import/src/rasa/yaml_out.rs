@@ -33,6 +33,7 @@ impl Yaml {
         Yaml::Map(Vec::new())
     }
 
+    #[cfg(test)]
     pub fn str(text: impl Into<String>) -> Yaml {
         Yaml::String(text.into())
     }
@@ -81,14 +82,6 @@ impl Yaml {
             Yaml::String(text) => Json::String(text.clone()),
             Yaml::Seq(items) => Json::Array(items.iter().map(Yaml::to_json).collect()),
             Yaml::Map(entries) => Json::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect()),
-        }
-    }
-
-    fn is_block(&self) -> bool {
-        match self {
-            Yaml::Seq(items) => !items.is_empty(),
-            Yaml::Map(entries) => !entries.is_empty(),
-            _ => false,
         }
     }
 }

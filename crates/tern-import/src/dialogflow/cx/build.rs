@@ -66,6 +66,12 @@ pub struct PageCtx<'a> {
     pub actions: BTreeMap<(String, String, String), String>,
     pub calls: BTreeMap<String, String>,
     pub reply_slot: Option<String>,
+    /// Whether the page has a form, so that going back to its start waits
+    /// for the user again instead of looping.
+    pub has_form: bool,
+    /// Whether the steps being built run after the user's reply on this
+    /// page, which makes going back to the page's start safe too.
+    pub after_reply: bool,
 }
 
 pub struct FlowBuilder<'a, 'c> {
@@ -161,15 +167,17 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
             self.chain(routes, "END", mode, &mut page)?
         } else {
             let conditions: Vec<Route> = routes.iter().filter(|r| r.intent.is_none()).cloned().collect();
-            let fallback = if self.flow_intent_routes.is_empty() {
-                "END".to_string()
-            } else {
-                let intents = self.flow_intent_routes.clone();
-                self.wait(&intents, None, &mut page)?
-            };
             if !conditions.is_empty() {
                 page.return_to = RETURN_PLACEHOLDER.to_string();
             }
+            let fallback = if !self.flow_intent_routes.is_empty() {
+                let intents = self.flow_intent_routes.clone();
+                self.wait(&intents, None, &mut page)?
+            } else if conditions.is_empty() {
+                "END".to_string()
+            } else {
+                self.wait_for_conditions(&mut page, flow_node.file)
+            };
             let entry = self.chain(&conditions, &fallback, Mode::Entry, &mut page)?;
             self.replace_target(first, RETURN_PLACEHOLDER, &entry);
             entry
@@ -203,6 +211,7 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
             }
         }
 
+        page.has_form = has_form;
         page.return_to = if !conditions.is_empty() {
             RETURN_PLACEHOLDER.to_string()
         } else if !intents.is_empty() {
@@ -225,11 +234,13 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         };
 
         let fallback = if intents.is_empty() {
-            if !conditions.is_empty() {
-                let note = "when none of the conditions holds, Dialogflow waits for the user's next message on this page; the imported flow ends instead";
-                self.ctx.report.add(Fidelity::Approximate, &source.file, "$.transitionRoutes", format!("page `{}` when no route matches", source.name), note);
+            if conditions.is_empty() {
+                let note = "the page has no routes, so Dialogflow stays on it until a flow-level route or event applies; the imported flow ends here";
+                self.ctx.report.add(Fidelity::Approximate, &source.file, "$", format!("page `{}` without routes", source.name), note);
+                "END".to_string()
+            } else {
+                self.wait_for_conditions(&mut page, &source.file)
             }
-            "END".to_string()
         } else {
             self.wait(&intents, question, &mut page)?
         };
@@ -244,6 +255,20 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         let entry = if entry == AFTER_ENTRY_PLACEHOLDER { form_entry } else { entry };
         self.finish_page(first, &entry, &prefix);
         Ok(())
+    }
+
+    /// When none of a page's condition routes holds, Dialogflow waits for
+    /// the next message and evaluates them again: a silent collect step that
+    /// goes back to the route branches.
+    fn wait_for_conditions(&mut self, page: &mut PageCtx<'a>, file: &str) -> String {
+        let id = self.alloc(&format!("{}_wait_again", page.prefix));
+        let slot = self.reply_slot(page);
+        let collect = crate::dialogflow::yaml::Collect { slot, ask_before_filling: true, ..Default::default() };
+        self.steps.push(Step::new(id.clone(), Kind::Collect(Box::new(collect)), RETURN_PLACEHOLDER));
+        let what = if page.name.is_empty() { "the flow's start page when no route matches".to_string() } else { format!("page `{}` when no route matches", page.name) };
+        let note = "waits silently for the next message and checks the conditions again, as Dialogflow does; the message itself is not interpreted";
+        self.ctx.report.add(Fidelity::Approximate, file, "$.transitionRoutes", what, note);
+        id
     }
 
     /// Names the page's first step after the page and orders its steps.
@@ -267,7 +292,7 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         while let Some(id) = pending.pop() {
             let Some(index) = page_steps.iter().position(|s| s.id == id) else { continue };
             let step = page_steps.remove(index);
-            let mut targets = step_targets(&step);
+            let mut targets = step.targets();
             targets.reverse();
             pending.extend(targets);
             ordered.push(step);
@@ -278,24 +303,8 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
 
     /// Replaces a target id in the steps created since `first`.
     pub fn replace_target(&mut self, first: usize, from: &str, to: &str) {
-        let swap = |target: &mut String| {
-            if target == from {
-                *target = to.to_string();
-            }
-        };
         for step in &mut self.steps[first..] {
-            match &mut step.next {
-                Next::Target(target) => swap(target),
-                Next::Branches(branches) => branches.iter_mut().for_each(|b| swap(&mut b.then)),
-            }
-            if let Some(otherwise) = &mut step.otherwise {
-                swap(otherwise);
-            }
-            if let Kind::Collect(collect) = &mut step.kind {
-                if let Some(target) = collect.validation.as_mut().and_then(|v| v.on_max_attempts.as_mut()) {
-                    swap(target);
-                }
-            }
+            step.retarget(from, to);
         }
     }
 
@@ -371,24 +380,10 @@ impl<'a> PageCtx<'a> {
             actions: BTreeMap::new(),
             calls: BTreeMap::new(),
             reply_slot: None,
+            has_form: false,
+            after_reply: false,
         }
     }
-}
-
-/// Every step a step can go to.
-pub fn step_targets(step: &Step) -> Vec<String> {
-    let mut targets = Vec::new();
-    if let Kind::Collect(collect) = &step.kind {
-        if let Some(target) = collect.validation.as_ref().and_then(|v| v.on_max_attempts.clone()) {
-            targets.push(target);
-        }
-    }
-    match &step.next {
-        Next::Target(target) => targets.push(target.clone()),
-        Next::Branches(branches) => targets.extend(branches.iter().map(|b| b.then.clone())),
-    }
-    targets.extend(step.otherwise.clone());
-    targets
 }
 
 /// Display names of the pages a page's routes and handlers target.

@@ -236,8 +236,14 @@ impl<'a> FlowBuilder<'a, '_> {
             self.ctx.report.add(Fidelity::Unmapped, payload.file, payload.path.clone(), "custom payload", note);
             return Ok(());
         };
+        // Dialogflow Messenger documents a list of rows of items; exports also
+        // contain a flat list of items.
+        let mut items = Vec::new();
         for row in rich.elements()? {
-            for item in row.elements()? {
+            if row.value.is_array() { items.extend(row.elements()?) } else { items.push(row) }
+        }
+        {
+            for item in items {
                 let kind = item.str("type")?.unwrap_or_default();
                 if kind == "chips" {
                     let mut titles = Vec::new();

@@ -14,7 +14,7 @@ use crate::project::ImportError;
 use crate::report::Fidelity;
 
 use super::build::{Edge, FlowBuilder, PageCtx};
-use super::routes::{Mode, Route};
+use super::routes::Route;
 
 impl<'a> FlowBuilder<'a, '_> {
     /// The wait for the user's reply on a page with intent routes. Each
@@ -27,18 +27,20 @@ impl<'a> FlowBuilder<'a, '_> {
         self.steps.push(Step::new(wait_id.clone(), Kind::Route, "END"));
 
         let attempts = self.no_match_attempts(page);
+        let was_after_reply = std::mem::replace(&mut page.after_reply, true);
         let intent_ids: Vec<String> = (1..=attempts).map(|_| self.alloc(&format!("{}_intents", page.prefix))).collect();
         for attempt in 1..=attempts {
             let retry_next = intent_ids[attempt.min(attempts - 1)].clone();
             let fallback = self.no_match(attempt, &retry_next, &slot, page)?;
             let id = &intent_ids[attempt - 1];
             self.preset_chain_id = Some(id.clone());
-            let entry = self.chain(intents, &fallback, Mode::Input, page)?;
+            let entry = self.intent_dispatch(intents, &fallback, page)?;
             self.preset_chain_id = None;
             if &entry != id {
                 self.steps.push(Step::new(id.clone(), Kind::Route, entry));
             }
         }
+        page.after_reply = was_after_reply;
         let first_intents = intent_ids[0].clone();
         let collect = Collect { slot: slot.clone(), description: question, ask_before_filling: true, ..Default::default() };
         self.steps[placeholder] = Step::new(wait_id.clone(), Kind::Collect(Box::new(collect)), first_intents.clone());
@@ -305,9 +307,13 @@ impl<'a> FlowBuilder<'a, '_> {
                 add(self, Fidelity::Mapped, "a `handoff` step");
                 Ok(self.handoff_step())
             }
-            "CURRENT_PAGE" => {
+            "CURRENT_PAGE" if page.has_form || page.after_reply => {
                 add(self, Fidelity::Approximate, "goes back to the start of this page, running its entry fulfillment again");
                 Ok(page.prefix.clone())
+            }
+            "CURRENT_PAGE" => {
+                add(self, Fidelity::Approximate, "`END`: the page does not wait for the user, so starting it again would loop without input");
+                Ok("END".into())
             }
             "START_PAGE" => {
                 add(self, Fidelity::Mapped, "goes to the flow's first step, `start`");
@@ -319,9 +325,12 @@ impl<'a> FlowBuilder<'a, '_> {
                     let previous = sources.iter().next().cloned().unwrap_or_default();
                     add(self, Fidelity::Approximate, "Tern keeps no page history; only one page leads here, so the step goes back to it");
                     Ok(self.page_entries[&previous].clone())
-                } else {
+                } else if page.has_form || page.after_reply {
                     add(self, Fidelity::Approximate, "Tern keeps no page history and several pages lead here, so the step starts this page again");
                     Ok(page.prefix.clone())
+                } else {
+                    add(self, Fidelity::Approximate, "`END`: Tern keeps no page history, several pages lead here, and this page does not wait for the user");
+                    Ok("END".into())
                 }
             }
             _ => {

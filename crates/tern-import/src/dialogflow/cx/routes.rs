@@ -197,6 +197,67 @@ impl<'a> FlowBuilder<'a, '_> {
         Ok(id)
     }
 
+    /// Branches for the user's reply on a page with intent routes: one
+    /// `semantic_if` per intent, then that intent's conditions in order.
+    /// Dialogflow matches one intent per message, so only the routes of
+    /// that intent can apply, and grouping by intent keeps their order.
+    pub fn intent_dispatch(&mut self, routes: &[Route<'a>], fallback: &str, page: &mut PageCtx<'a>) -> Result<String, ImportError> {
+        let mut intents: Vec<&str> = Vec::new();
+        for route in routes {
+            if let Some(intent) = route.intent.as_deref() {
+                if !intents.contains(&intent) {
+                    intents.push(intent);
+                }
+            }
+        }
+        let id = self.preset_chain_id.take().unwrap_or_else(|| self.alloc(&format!("{}_intents", page.prefix)));
+        let placeholder = self.steps.len();
+        self.steps.push(Step::new(id.clone(), Kind::Route, fallback));
+        let mut branches = Vec::new();
+        for intent in intents {
+            let own: Vec<&Route<'a>> = routes.iter().filter(|r| r.intent.as_deref() == Some(intent)).collect();
+            let sentence = self.semantic_text(intent);
+            let mut checks = Vec::new();
+            let mut otherwise = fallback.to_string();
+            for (index, route) in own.iter().enumerate() {
+                let action = self.route_action(route, fallback, Mode::Input, page)?;
+                match &route.test {
+                    Test::Always => {
+                        otherwise = action;
+                        for shadowed in &own[index + 1..] {
+                            let note = "never taken: an earlier route on the same intent always matches, so it was left out";
+                            self.ctx.report.add(Fidelity::Approximate, shadowed.node.file, shadowed.node.path.clone(), route_what(shadowed), note);
+                        }
+                        break;
+                    }
+                    test => {
+                        let (condition, mut comments) = if_condition(test);
+                        if route.origin != "page" {
+                            comments.push(format!("from {}", route.origin));
+                        }
+                        checks.push(Branch { condition, then: action, comments });
+                    }
+                }
+            }
+            let then = if checks.is_empty() {
+                otherwise
+            } else {
+                let check = self.alloc(&format!("{}_{}", page.prefix, crate::dialogflow::names::snake_case(intent)));
+                let mut step = Step::new(check.clone(), Kind::Route, "END");
+                step.next = Next::Branches(checks);
+                step.otherwise = Some(otherwise);
+                self.steps.push(step);
+                check
+            };
+            let comments = own.first().filter(|r| r.origin != "page").map(|r| vec![format!("from {}", r.origin)]).unwrap_or_default();
+            branches.push(Branch { condition: Condition::Semantic(sentence), then, comments });
+        }
+        let step = &mut self.steps[placeholder];
+        step.next = Next::Branches(branches);
+        step.otherwise = Some(fallback.to_string());
+        Ok(id)
+    }
+
     fn is_unconditional(&self, route: &Route, mode: Mode) -> bool {
         let intent_holds = route.intent.is_none() || mode == Mode::Implicit;
         intent_holds && matches!(route.test, Test::Always)
@@ -205,7 +266,8 @@ impl<'a> FlowBuilder<'a, '_> {
     /// The steps of a matched route: its fulfillment, then its target.
     /// `continue_to` is where a route without target goes.
     fn route_action(&mut self, route: &Route<'a>, continue_to: &str, mode: Mode, page: &mut PageCtx<'a>) -> Result<String, ImportError> {
-        let key = (route.node.file.to_string(), route.node.path.clone(), continue_to.to_string());
+        let continuation = if route.has_target() { String::new() } else { continue_to.to_string() };
+        let key = (route.node.file.to_string(), route.node.path.clone(), continuation);
         if let Some(id) = page.actions.get(&key) {
             return Ok(id.clone());
         }

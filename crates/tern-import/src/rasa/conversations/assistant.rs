@@ -54,6 +54,8 @@ pub(crate) struct Assistant {
     pub startable: HashSet<String>,
     /// Buttons of each Rasa response, with their payloads.
     pub buttons: HashMap<String, Vec<RasaButton>>,
+    /// Rasa responses whose text became an engine message.
+    engine_utters: HashMap<String, &'static str>,
 }
 
 impl Assistant {
@@ -76,6 +78,7 @@ impl Assistant {
                 .iter()
                 .filter_map(|(name, r)| r.variations.first().map(|v| (name.clone(), v.buttons.clone())))
                 .collect(),
+            engine_utters: ctx.message_utters.iter().map(|(utter, key)| (utter.clone(), *key)).collect(),
         };
         for flow in ctx.flows.values() {
             assistant.learn_flow(flow);
@@ -181,6 +184,12 @@ impl Assistant {
         run
     }
 
+    /// The engine message that a Rasa response stands for: one the import
+    /// mapped from a pattern or rule, or a Rasa default response.
+    pub fn engine_key(&self, utter: &str) -> Option<&'static str> {
+        self.engine_utters.get(utter).copied().or_else(|| patterns::engine_message_for(utter))
+    }
+
     /// Whether `message` is what the Rasa test expected.
     pub fn matches(&self, expected: &super::script::Expected, message: &BotMessage) -> bool {
         match expected {
@@ -191,7 +200,7 @@ impl Assistant {
                 {
                     return true;
                 }
-                match patterns::engine_message_for(name) {
+                match self.engine_key(name) {
                     Some(key) => engine_pattern(&self.responses, key).is_some_and(|p| p.is_match(&message.text)),
                     None => false,
                 }
@@ -203,7 +212,8 @@ impl Assistant {
     /// because the project switched the engine message off.
     pub fn is_silenced(&self, expected: &super::script::Expected) -> bool {
         match expected {
-            super::script::Expected::Utter(name) => patterns::engine_message_for(name)
+            super::script::Expected::Utter(name) => self
+                .engine_key(name)
                 .is_some_and(|key| self.utter_patterns.get(name).is_none() && engine_text(&self.responses, key).trim().is_empty()),
             super::script::Expected::Text(_) => false,
         }

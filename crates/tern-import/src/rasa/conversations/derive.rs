@@ -19,7 +19,6 @@ use super::infer::{infer_value, yes_no};
 use super::script::{Expected, Script, ScriptTurn};
 use crate::rasa::classic::built_in_command;
 use crate::rasa::identifier;
-use crate::rasa::patterns::engine_message_for;
 use crate::rasa::responses::{parse_payload, Payload};
 
 /// Most values that one turn may fill in ahead of their questions.
@@ -63,7 +62,7 @@ fn derive_turn(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn) 
     let mut commands = base_commands(assistant, state, turn, &expected, &mut notes);
     let mut inferred = 0;
     let (run, stubs) = loop {
-        let (run, stubs) = choose_stubs(assistant, state, &commands, &expected);
+        let (run, stubs) = choose_stubs(assistant, state, &commands, &expected, turn);
         if matched_count(assistant, &expected, &run.messages) == expected.len() || inferred >= MAX_INFERRED_VALUES {
             break (run, stubs);
         }
@@ -84,7 +83,7 @@ fn derive_turn(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn) 
     for (action, value) in &stubs {
         let known = turn.slots_set.iter().any(|(slot, v)| Some(slot) == assistant.result_slots.get(action) && v.as_ref() == Some(value));
         if !known {
-            notes.push(format!("the result {value} of `{action}` is chosen so that the conversation goes as in Rasa; use a realistic value"));
+            notes.push(format!("the stubbed result {value} of `{action}` was chosen to reproduce the Rasa conversation; replace it with a realistic value"));
         }
     }
     if !run.unstubbed.is_empty() {
@@ -105,15 +104,22 @@ fn derive_turn(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn) 
     };
     if matched && !expected.is_empty() {
         derived.bot = Some(run.messages.clone());
-        let extra = run.messages.len() - expected.len();
-        if extra > 0 {
-            derived.notes.push(format!("Tern also sends {extra} message(s) that the Rasa test does not list"));
+        let positions = matched_positions(assistant, &expected, &run.messages);
+        let extra: Vec<String> = run
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !positions.contains(index))
+            .map(|(_, m)| format!("{:?}", m.text))
+            .collect();
+        if !extra.is_empty() {
+            derived.notes.push(format!("Tern also sends {}, which the Rasa test does not list", extra.join(", ")));
         }
     } else if !matched {
         let sent: Vec<String> = run.messages.iter().map(|m| format!("{:?}", m.text)).collect();
         let wanted: Vec<String> = expected.iter().map(Expected::describe).collect();
         derived.notes.push(format!(
-            "Rasa expected {} but Tern sends [{}]; the turn checks the flow and slots instead",
+            "Rasa expected {} but Tern sends [{}]",
             wanted.join(", "),
             sent.join(", ")
         ));
@@ -129,7 +135,7 @@ fn base_commands(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn
     let engine_keys: Vec<&str> = expected
         .iter()
         .filter_map(|e| match e {
-            Expected::Utter(name) => engine_message_for(name),
+            Expected::Utter(name) => assistant.engine_key(name),
             Expected::Text(_) => None,
         })
         .collect();
@@ -204,14 +210,14 @@ fn flow_to_start(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn
             return Some(flow);
         }
     }
-    if let Some(intent) = &turn.intent
-        && let Some(flow) = assistant.flow_intents.get(intent).and_then(|flows| flows.iter().find(|f| startable(f)))
-    {
-        return Some(flow.clone());
+    // A classic message names its intent, and only the flows that the
+    // intent triggers can start from it.
+    if let Some(intent) = &turn.intent {
+        return assistant.flow_intents.get(intent).and_then(|flows| flows.iter().find(|f| startable(f))).cloned();
     }
     for item in expected {
         let Expected::Utter(name) = item else { continue };
-        if engine_message_for(name).is_some() {
+        if assistant.engine_key(name).is_some() {
             continue;
         }
         let Some(places) = assistant.utter_places.get(name) else { continue };
@@ -318,13 +324,23 @@ fn normalize(text: &str) -> String {
 
 /// Runs the turn, choosing a result for each action the turn calls: the
 /// candidate that lets the most expected responses appear.
-fn choose_stubs(assistant: &Assistant, state: &DialogueState, commands: &[Command], expected: &[Expected]) -> (TurnRun, IndexMap<String, Json>) {
+fn choose_stubs(
+    assistant: &Assistant,
+    state: &DialogueState,
+    commands: &[Command],
+    expected: &[Expected],
+    turn: &ScriptTurn,
+) -> (TurnRun, IndexMap<String, Json>) {
     let mut stubs: IndexMap<String, Json> = IndexMap::new();
     let mut run = assistant.run(state, commands, &stubs);
     for _ in 0..8 {
         let Some(action) = run.unstubbed.first().cloned() else { break };
         let mut best: Option<(usize, Json, TurnRun)> = None;
-        for candidate in assistant.result_candidates(&action) {
+        let result_slot = assistant.result_slots.get(&action);
+        let known = turn.slots_set.iter().filter(|(slot, _)| Some(slot) == result_slot).filter_map(|(_, v)| v.clone());
+        let mut candidates: Vec<Json> = known.collect();
+        candidates.extend(assistant.result_candidates(&action));
+        for candidate in candidates {
             let mut trial = stubs.clone();
             trial.insert(action.clone(), candidate.clone());
             let trial_run = assistant.run(state, commands, &trial);
@@ -342,19 +358,20 @@ fn choose_stubs(assistant: &Assistant, state: &DialogueState, commands: &[Comman
 
 /// How many of the expected responses appear in `messages`, in order.
 pub(crate) fn matched_count(assistant: &Assistant, expected: &[Expected], messages: &[BotMessage]) -> usize {
-    let mut position = 0;
-    let mut count = 0;
+    matched_positions(assistant, expected, messages).len()
+}
+
+/// The positions in `messages` of the expected responses, matched in
+/// order; it stops at the first expected response that is missing.
+fn matched_positions(assistant: &Assistant, expected: &[Expected], messages: &[BotMessage]) -> Vec<usize> {
+    let mut start = 0;
+    let mut positions = Vec::new();
     for item in expected {
-        let found = messages[position..].iter().position(|m| assistant.matches(item, m));
-        match found {
-            Some(offset) => {
-                position += offset + 1;
-                count += 1;
-            }
-            None => break,
-        }
+        let Some(offset) = messages[start..].iter().position(|m| assistant.matches(item, m)) else { break };
+        positions.push(start + offset);
+        start += offset + 1;
     }
-    count
+    positions
 }
 
 /// When the messages differ, checks the flow and step that Rasa's last

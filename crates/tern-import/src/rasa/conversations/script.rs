@@ -114,7 +114,7 @@ fn read_e2e_step(script: &mut Script, step: &Node) {
     let Some((key, value)) = step.entries().first() else { return };
     match key.name.as_str() {
         "user" => {
-            let user = value.scalar_text().unwrap_or_default();
+            let user = value.scalar_text().unwrap_or_default().trim().to_string();
             script.summary.push(format!("user: {user}"));
             let mut turn = ScriptTurn { line: step.line, user, ..ScriptTurn::default() };
             if let Some(assertions) = step.get("assertions") {
@@ -232,10 +232,7 @@ fn read_story_step(script: &mut Script, step: &Node, nlu: &[Item], forms: &[Stri
     match key.name.as_str() {
         "intent" | "user" => {
             let intent = step.get("intent").and_then(Node::scalar_text);
-            let (user, mut entities) = match step.get("user").and_then(Node::scalar_text) {
-                Some(text) => strip_annotations(&text),
-                None => (example_for(intent.as_deref().unwrap_or_default(), nlu), Vec::new()),
-            };
+            let mut entities = Vec::new();
             for entity in step.get("entities").map(Node::items).unwrap_or_default() {
                 if let Some(name) = entity.get("entity").and_then(Node::scalar_text) {
                     entities.push((name, entity.get("value").map(Node::to_json).unwrap_or(Json::Null)));
@@ -245,6 +242,14 @@ fn read_story_step(script: &mut Script, step: &Node, nlu: &[Item], forms: &[Stri
                     }
                 }
             }
+            let user = match step.get("user").and_then(Node::scalar_text) {
+                Some(text) => {
+                    let (text, annotated) = strip_annotations(text.trim());
+                    entities.extend(annotated);
+                    text
+                }
+                None => example_for(intent.as_deref().unwrap_or_default(), &entities, nlu),
+            };
             script.summary.push(format!("user ({}): {user}", intent.clone().unwrap_or_default()));
             script.turns.push(ScriptTurn { line: step.line, user, intent, entities, ..ScriptTurn::default() });
         }
@@ -278,10 +283,45 @@ fn read_story_step(script: &mut Script, step: &Node, nlu: &[Item], forms: &[Stri
     }
 }
 
-/// The first training example of an intent, or the intent as a payload.
-fn example_for(intent: &str, nlu: &[Item]) -> String {
-    nlu.iter()
-        .find(|entry| entry.node.get("intent").and_then(Node::scalar_text).as_deref() == Some(intent))
-        .and_then(|entry| examples(&entry.node).into_iter().next())
-        .unwrap_or_else(|| format!("/{intent}"))
+/// A training example of an intent to stand in for a story's message:
+/// one that annotates the same entities, with the story's values put in,
+/// else the first example, else the intent as a payload.
+fn example_for(intent: &str, entities: &[(String, Json)], nlu: &[Item]) -> String {
+    let entry = nlu.iter().find(|entry| entry.node.get("intent").and_then(Node::scalar_text).as_deref() == Some(intent));
+    let Some(entry) = entry else { return format!("/{intent}") };
+    let raw = raw_examples(&entry.node);
+    let wanted: Vec<&str> = entities.iter().map(|(name, _)| name.as_str()).collect();
+    for example in &raw {
+        let (_, annotated) = strip_annotations(example);
+        let names: Vec<&str> = annotated.iter().map(|(name, _)| name.as_str()).collect();
+        if !wanted.is_empty() && names.len() == wanted.len() && wanted.iter().all(|w| names.contains(w)) {
+            return fill_annotations(example, entities);
+        }
+    }
+    match raw.first() {
+        Some(example) if wanted.is_empty() => strip_annotations(example).0,
+        _ => {
+            let values: Vec<String> = entities.iter().map(|(_, v)| v.as_str().map_or_else(|| v.to_string(), String::from)).collect();
+            let first = examples(&entry.node).into_iter().next().unwrap_or_else(|| format!("/{intent}"));
+            if values.is_empty() { first } else { values.join(" ") }
+        }
+    }
+}
+
+/// The example lines of an `nlu` entry with their annotations.
+fn raw_examples(entry: &Node) -> Vec<String> {
+    let Some(block) = entry.get("examples").and_then(Node::as_str) else { return Vec::new() };
+    block.lines().map(str::trim).filter_map(|line| line.strip_prefix("- ")).map(|line| line.trim().to_string()).collect()
+}
+
+/// Replaces each annotated part of `example` with the story's value of
+/// that entity.
+fn fill_annotations(example: &str, entities: &[(String, Json)]) -> String {
+    let mut text = example.to_string();
+    for (name, value) in entities {
+        let value = value.as_str().map_or_else(|| value.to_string(), String::from);
+        let pattern = regex::Regex::new(&format!(r"\[[^\]]+\]\({}(?::[^)]*)?\)", regex::escape(name))).expect("valid regex");
+        text = pattern.replace(&text, regex::NoExpand(&value)).into_owned();
+    }
+    strip_annotations(&text).0
 }
