@@ -1,6 +1,7 @@
 //! Process statistics read from Linux's /proc (resident memory, CPU time,
 //! context switches), a once-a-second sampler, and the open-files limit.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +31,81 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// Reads the CPU ticks of each thread of `pid`, by thread id, with the
+/// thread's name (field 2 of /proc/PID/task/TID/stat).
+pub fn thread_ticks(pid: u32) -> io::Result<HashMap<u32, (String, u64)>> {
+    let mut threads = HashMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let entry = entry?;
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A thread may exit between listing and reading.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let (Some(name), Some(ticks)) = (thread_name(&stat), parse_cpu_ticks(&stat)) {
+            threads.insert(tid, (name.to_string(), ticks));
+        }
+    }
+    Ok(threads)
+}
+
+fn thread_name(stat: &str) -> Option<&str> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    stat.get(open + 1..close)
+}
+
+/// CPU use of the threads that share a name, such as tokio's worker
+/// threads, over the load.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ThreadGroup {
+    pub name: String,
+    pub threads: usize,
+    /// Sum over the group's threads, in percent of one core.
+    pub cpu_percent: f64,
+    pub busiest_thread_percent: f64,
+}
+
+/// Groups the CPU use between two [`thread_ticks`] readings by thread name,
+/// busiest group first. Threads that exited before `after` are missing
+/// from it, so their time is not counted.
+pub fn thread_groups(
+    before: &HashMap<u32, (String, u64)>,
+    after: &HashMap<u32, (String, u64)>,
+    wall: Duration,
+) -> Vec<ThreadGroup> {
+    let mut groups: Vec<ThreadGroup> = Vec::new();
+    for (tid, (name, ticks)) in after {
+        let start = before.get(tid).map_or(0, |(_, ticks)| *ticks);
+        let percent = cpu_percent(start, *ticks, wall);
+        match groups.iter_mut().find(|group| group.name == *name) {
+            Some(group) => {
+                group.threads += 1;
+                group.cpu_percent += percent;
+                group.busiest_thread_percent = group.busiest_thread_percent.max(percent);
+            }
+            None => groups.push(ThreadGroup {
+                name: name.clone(),
+                threads: 1,
+                cpu_percent: percent,
+                busiest_thread_percent: percent,
+            }),
+        }
+    }
+    groups.sort_by(|a, b| {
+        b.cpu_percent
+            .total_cmp(&a.cpu_percent)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    groups
 }
 
 /// Reads the resident set size of `pid` in KiB (VmRSS of /proc/PID/status).
@@ -111,6 +187,8 @@ pub struct ProcessFigures {
     pub cpu_mean_percent: f64,
     /// Highest one-second value.
     pub cpu_max_percent: f64,
+    /// CPU use by thread name over the sampled span.
+    pub threads: Vec<ThreadGroup>,
     pub samples: Vec<ProcessSample>,
 }
 
@@ -124,17 +202,20 @@ pub struct ProcessSample {
 struct Tracked {
     figures: ProcessFigures,
     first_ticks: Option<u64>,
+    first_threads: HashMap<u32, (String, u64)>,
     last_ticks: Option<u64>,
     first_at: Instant,
     last_at: Instant,
     gone: bool,
 }
 
-/// Samples processes once a second on its own task until stopped.
+/// Samples processes at a fixed interval on its own task until stopped.
 pub struct Sampler {
     tracked: Arc<Mutex<Vec<Tracked>>>,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// Shortest window over which a one-sample CPU percentage is computed.
+    min_window: Duration,
 }
 
 impl Sampler {
@@ -150,6 +231,7 @@ impl Sampler {
                     ..ProcessFigures::default()
                 },
                 first_ticks: None,
+                first_threads: HashMap::new(),
                 last_ticks: None,
                 first_at: now,
                 last_at: now,
@@ -162,7 +244,7 @@ impl Sampler {
         let task = tokio::spawn(async move {
             let started = Instant::now();
             loop {
-                sample_all(&shared, started);
+                sample_all(&shared, started, interval / 2);
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = stopped.changed() => break,
@@ -173,6 +255,7 @@ impl Sampler {
             tracked,
             stop,
             task,
+            min_window: interval / 2,
         }
     }
 
@@ -187,7 +270,7 @@ impl Sampler {
         let origin = tracked
             .first()
             .map_or_else(Instant::now, |first| first.first_at);
-        sample_each(&mut tracked, origin);
+        sample_each(&mut tracked, origin, self.min_window);
         tracked
             .iter()
             .map(|entry| {
@@ -196,18 +279,22 @@ impl Sampler {
                     figures.cpu_mean_percent =
                         cpu_percent(first, last, entry.last_at - entry.first_at);
                 }
+                if let Ok(threads) = thread_ticks(entry.figures.pid) {
+                    let wall = entry.first_at.elapsed();
+                    figures.threads = thread_groups(&entry.first_threads, &threads, wall);
+                }
                 figures
             })
             .collect()
     }
 }
 
-fn sample_all(tracked: &Mutex<Vec<Tracked>>, origin: Instant) {
+fn sample_all(tracked: &Mutex<Vec<Tracked>>, origin: Instant, min_window: Duration) {
     let mut tracked = tracked.lock().expect("the sampler lock is not poisoned");
-    sample_each(&mut tracked, origin);
+    sample_each(&mut tracked, origin, min_window);
 }
 
-fn sample_each(tracked: &mut [Tracked], origin: Instant) {
+fn sample_each(tracked: &mut [Tracked], origin: Instant, min_window: Duration) {
     for entry in tracked.iter_mut().filter(|entry| !entry.gone) {
         let now = Instant::now();
         let (Ok(ticks), Ok(rss)) = (cpu_ticks(entry.figures.pid), rss_kib(entry.figures.pid))
@@ -216,26 +303,33 @@ fn sample_each(tracked: &mut [Tracked], origin: Instant) {
             entry.gone = true;
             continue;
         };
-        let cpu = match entry.last_ticks {
-            Some(previous) => cpu_percent(previous, ticks, now - entry.last_at),
-            None => {
-                entry.first_ticks = Some(ticks);
-                entry.first_at = now;
-                0.0
-            }
-        };
         let figures = &mut entry.figures;
         figures.rss_max_kib = figures.rss_max_kib.max(rss);
         figures.rss_end_kib = rss;
-        figures.cpu_max_percent = figures.cpu_max_percent.max(cpu);
-        if entry.last_ticks.is_some() {
-            let second = now.saturating_duration_since(origin).as_secs_f64();
-            figures.samples.push(ProcessSample {
-                second: (second * 10.0).round() / 10.0,
-                rss_kib: rss,
-                cpu_percent: (cpu * 10.0).round() / 10.0,
-            });
+
+        let Some(previous) = entry.last_ticks else {
+            entry.first_ticks = Some(ticks);
+            entry.first_threads = thread_ticks(entry.figures.pid).unwrap_or_default();
+            entry.first_at = now;
+            entry.last_ticks = Some(ticks);
+            entry.last_at = now;
+            continue;
+        };
+        // Ticks are coarse (10 ms at the usual 100 per second), so a short
+        // window, such as the final sample right after a periodic one,
+        // would show wild percentages. Such a window is skipped.
+        let window = now - entry.last_at;
+        if window < min_window {
+            continue;
         }
+        let cpu = cpu_percent(previous, ticks, window);
+        figures.cpu_max_percent = figures.cpu_max_percent.max(cpu);
+        let second = now.saturating_duration_since(origin).as_secs_f64();
+        figures.samples.push(ProcessSample {
+            second: (second * 10.0).round() / 10.0,
+            rss_kib: rss,
+            cpu_percent: (cpu * 10.0).round() / 10.0,
+        });
         entry.last_ticks = Some(ticks);
         entry.last_at = now;
     }
@@ -255,6 +349,54 @@ mod tests {
     fn cpu_ticks_of_truncated_stat_is_none() {
         assert_eq!(parse_cpu_ticks("4242 (tern) S 1 2"), None);
         assert_eq!(parse_cpu_ticks("no parentheses"), None);
+    }
+
+    #[test]
+    fn thread_name_inside_parentheses() {
+        assert_eq!(
+            thread_name("17 (tokio-rt-worker) S 1"),
+            Some("tokio-rt-worker")
+        );
+        assert_eq!(thread_name("17 (a (b)) S 1"), Some("a (b)"));
+        assert_eq!(thread_name("17 S 1"), None);
+    }
+
+    #[test]
+    fn thread_groups_sum_by_name() {
+        let per_second = ticks_per_second();
+        let thread = |name: &str, ticks: u64| (name.to_string(), ticks);
+        let before = HashMap::from([
+            (1, thread("worker", 0)),
+            (2, thread("worker", per_second)),
+            (3, thread("main", 0)),
+        ]);
+        let after = HashMap::from([
+            (1, thread("worker", per_second)),
+            (2, thread("worker", per_second * 3 / 2)),
+            (3, thread("main", 0)),
+            (4, thread("sqlite", per_second / 4)),
+        ]);
+        let groups = thread_groups(&before, &after, Duration::from_secs(1));
+        let names: Vec<&str> = groups.iter().map(|group| group.name.as_str()).collect();
+        assert_eq!(names, ["worker", "sqlite", "main"]);
+        assert_eq!(groups[0].threads, 2);
+        assert!(
+            (groups[0].cpu_percent - 150.0).abs() < 1e-9,
+            "{}",
+            groups[0].cpu_percent
+        );
+        assert!((groups[0].busiest_thread_percent - 100.0).abs() < 1e-9);
+        assert!(
+            (groups[1].cpu_percent - 25.0).abs() < 1e-9,
+            "a new thread counts from zero"
+        );
+        assert_eq!(groups[2].cpu_percent, 0.0);
+    }
+
+    #[test]
+    fn own_threads_readable() {
+        let threads = thread_ticks(std::process::id()).unwrap();
+        assert!(!threads.is_empty());
     }
 
     #[test]

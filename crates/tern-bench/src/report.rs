@@ -5,10 +5,13 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::database::Usage;
-use crate::procfs::ProcessFigures;
+use crate::procfs::{ProcessFigures, ThreadGroup};
 use crate::server_metrics::ServerView;
 use crate::spawn::StartupFigures;
 use crate::stats::{LatencySummary, RunSummary};
+
+/// Thread groups listed per process in the table; the JSON has all.
+const MAX_THREAD_GROUPS_SHOWN: usize = 3;
 
 /// Everything `tern bench` measured; written whole by `--json`.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -257,6 +260,20 @@ fn render_resources(out: &mut String, report: &Report) {
             process.cpu_mean_percent,
             process.cpu_max_percent
         );
+        if !process.threads.is_empty() {
+            let busiest: Vec<String> = process
+                .threads
+                .iter()
+                .take(MAX_THREAD_GROUPS_SHOWN)
+                .map(thread_group)
+                .collect();
+            let _ = writeln!(
+                out,
+                "{:<22}{}",
+                format!("{} threads", process.name),
+                busiest.join(", ")
+            );
+        }
     }
     if let Some(database) = &report.database {
         let bytes = database
@@ -291,6 +308,19 @@ fn render_resources(out: &mut String, report: &Report) {
             count(view.commit_conflicts),
         );
     }
+}
+
+/// Formats a thread group as "tokio-rt-worker 61.0% (2 threads, busiest 31.0%)".
+fn thread_group(group: &ThreadGroup) -> String {
+    let threads = if group.threads == 1 {
+        "1 thread".to_string()
+    } else {
+        format!("{} threads", group.threads)
+    };
+    format!(
+        "{} {:.1}% ({threads}, busiest {:.1}%)",
+        group.name, group.cpu_percent, group.busiest_thread_percent
+    )
 }
 
 fn latency_row(label: &str, latency: &LatencySummary) -> String {
@@ -376,6 +406,20 @@ mod tests {
             rss_end_kib: 40_960,
             cpu_mean_percent: 35.25,
             cpu_max_percent: 60.0,
+            threads: vec![
+                ThreadGroup {
+                    name: "tokio-rt-worker".into(),
+                    threads: 2,
+                    cpu_percent: 30.0,
+                    busiest_thread_percent: 16.0,
+                },
+                ThreadGroup {
+                    name: "sqlx-sqlite-wor".into(),
+                    threads: 1,
+                    cpu_percent: 5.0,
+                    busiest_thread_percent: 5.0,
+                },
+            ],
             samples: Vec::new(),
         });
         report
@@ -414,6 +458,7 @@ mod tests {
             "errors                0",
             "server memory         max 50.0 MiB, at end 40.0 MiB (20.5 KiB per session above idle)",
             "server CPU            mean 35.2%, max 60.0% of one core",
+            "server threads        tokio-rt-worker 30.0% (2 threads, busiest 16.0%), sqlx-sqlite-wor 5.0% (1 thread, busiest 5.0%)",
         ];
         for line in expected {
             assert!(

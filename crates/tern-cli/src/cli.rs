@@ -36,6 +36,32 @@ pub enum Command {
     /// --spawn, and report throughput, latency, errors, memory, CPU and
     /// database growth. Exits 1 when any turn failed.
     Bench(tern_bench::BenchArgs),
+    /// Convert a Rasa project or a Dialogflow export into a Tern assistant
+    /// folder with a fidelity report. Exits 1 when the imported flows have
+    /// validation errors.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: ImportSource,
+    /// Output folder [default: NAME-tern in the current directory].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace the output folder if it exists.
+    #[arg(long, global = true)]
+    pub force: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ImportSource {
+    /// A Rasa project folder (CALM flows or classic NLU-era files).
+    Rasa { path: PathBuf },
+    /// A Dialogflow CX export: the folder or the .zip as exported.
+    DialogflowCx { path: PathBuf },
+    /// A Dialogflow ES export: the folder or the .zip as exported.
+    DialogflowEs { path: PathBuf },
 }
 
 #[derive(clap::Args)]

@@ -142,3 +142,29 @@ fn test_missing_path_exits_two() {
     let output = tern(&["test", "no/such/tests"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn import_rasa_project_validates_and_tests_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("quickstart");
+    let source = root().join("crates/tern-import/tests/fixtures/rasa/quickstart");
+    let output = tern(&["import", "rasa", source.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert!(out.join("IMPORT_REPORT.md").exists());
+    let tests = tern(&["test", out.join("tests").to_str().unwrap()]);
+    assert_eq!(tests.status.code(), Some(0), "{}", stdout(&tests));
+}
+
+#[test]
+fn import_refuses_existing_output_and_missing_source() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.txt"), "keep").unwrap();
+    let source = root().join("crates/tern-import/tests/fixtures/rasa/quickstart");
+    let output = tern(&["import", "rasa", source.to_str().unwrap(), "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("already exists"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(dir.path().join("mine.txt")).unwrap(), "keep");
+    let missing = tern(&["import", "dialogflow-cx", "no/such/agent.zip", "--out", dir.path().join("x").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no/such/agent.zip"), "{}", stderr(&missing));
+}

@@ -13,5 +13,10 @@ pub mod validate;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
-pub use load::{load_paths, load_str, LoadError, Loaded};
+
+/// Most steps the engine runs for one user message without waiting for the
+/// user. A flow that goes past it loops without input, and the engine stops
+/// it with an error. Defined here so that the validator can quote it.
+pub const MAX_STEPS_PER_TURN: u32 = 200;
+pub use load::{load_paths, load_str, load_texts, LoadError, Loaded};
 pub use model::*;

@@ -43,20 +43,14 @@ impl ImportError {
 /// Loads the project's flows and actions like `tern validate` would and
 /// returns every problem.
 pub fn validate_project(project: &Project) -> Vec<Diagnostic> {
-    let mut flows = FlowSet::default();
-    let mut diagnostics = Vec::new();
-    for (path, text) in &project.files {
-        if path.starts_with("flows") {
-            let loaded = tern_flow::load_str(path.clone(), text);
-            let offset = flows.sources.len() as u32;
-            flows.sources.extend(loaded.flows.sources);
-            for (id, mut flow) in loaded.flows.flows {
-                flow.pos.file += offset;
-                flows.flows.insert(id, flow);
-            }
-            diagnostics.extend(loaded.diagnostics);
-        }
-    }
+    let flow_files = project
+        .files
+        .iter()
+        .filter(|(path, _)| path.starts_with("flows"))
+        .map(|(path, text)| (path.clone(), text.as_str()));
+    let loaded = tern_flow::load_texts(flow_files);
+    let flows: FlowSet = loaded.flows;
+    let mut diagnostics = loaded.diagnostics;
     let actions = project.files.get(Path::new("actions.yml")).map(|text| {
         let (registry, problems) = parse_actions(Path::new("actions.yml"), text);
         diagnostics.extend(problems);

@@ -45,13 +45,10 @@ impl Assistant {
     /// Loads the bundled example, with action webhooks pointing at
     /// `demo_base` (the server's own address).
     pub fn example(demo_base: &str) -> Result<Assistant, AssistantError> {
-        let mut flows = FlowSet::default();
-        let mut diagnostics = Vec::new();
-        for (name, text) in EXAMPLE_FLOWS {
-            let loaded = tern_flow::load_str(format!("examples/municipal/flows/{name}"), text);
-            merge(&mut flows, loaded.flows);
-            diagnostics.extend(loaded.diagnostics);
-        }
+        let files = EXAMPLE_FLOWS.iter().map(|(name, text)| (format!("examples/municipal/flows/{name}").into(), *text));
+        let loaded = tern_flow::load_texts(files);
+        let flows = loaded.flows;
+        let mut diagnostics = loaded.diagnostics;
         let (mut actions, problems) = parse_actions(Path::new("examples/municipal/actions.yml"), EXAMPLE_ACTIONS);
         diagnostics.extend(problems);
         for action in actions.actions.values_mut() {
@@ -84,15 +81,6 @@ impl Assistant {
         };
         check(&loaded.flows, &actions, diagnostics)?;
         Ok(Assistant { flows: loaded.flows, actions, responses, is_demo: false })
-    }
-}
-
-fn merge(into: &mut FlowSet, from: FlowSet) {
-    let offset = into.sources.len() as u32;
-    into.sources.extend(from.sources);
-    for (id, mut flow) in from.flows {
-        flow.pos.file += offset;
-        into.flows.insert(id, flow);
     }
 }
 

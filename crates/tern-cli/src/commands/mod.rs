@@ -2,6 +2,7 @@
 
 mod bench;
 mod chat;
+mod import;
 mod mock_llm;
 mod serve;
 mod test;
@@ -18,6 +19,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Chat(args) => chat::run(args),
         Command::MockLlm(args) => mock_llm::run(args),
+        Command::Import(args) => import::run(&args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -18,9 +18,7 @@ use crate::event::Event;
 use crate::responses::Responses;
 use crate::state::{DialogueState, Phase, Waiting};
 
-/// Most steps one turn may run without waiting for the user. A flow that
-/// goes past it loops without input; the engine stops it with an error.
-pub const MAX_STEPS_PER_TURN: u32 = 200;
+pub use tern_flow::MAX_STEPS_PER_TURN;
 
 /// A message from the assistant to the user.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

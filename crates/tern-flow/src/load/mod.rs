@@ -49,8 +49,16 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Loaded, LoadError> {
 /// Loads flows from text, as if read from `path`. Used by tests and by
 /// callers that hold flow files in memory.
 pub fn load_str(path: impl Into<PathBuf>, text: &str) -> Loaded {
+    load_texts([(path.into(), text)])
+}
+
+/// Loads several in-memory files into one flow set, as [`load_paths`]
+/// would load them from disk.
+pub fn load_texts<'t>(files: impl IntoIterator<Item = (PathBuf, &'t str)>) -> Loaded {
     let mut loaded = Loaded::default();
-    load_source(&mut loaded, path.into(), text);
+    for (path, text) in files {
+        load_source(&mut loaded, path, text);
+    }
     loaded
 }
 

@@ -28,20 +28,35 @@ pub(crate) fn check_loops_without_input(
             };
             let first = cycle[0];
             let step = &flow.steps[first];
+            let path = step_path(flow, first);
+            if cycle.iter().any(|&index| can_leave(&flow.steps[index])) {
+                let message = format!(
+                    "steps {} loop without waiting for the user whenever their conditions \
+                     keep choosing the loop; the engine stops such a message after {} steps",
+                    describe_cycle(flow, &cycle),
+                    crate::MAX_STEPS_PER_TURN
+                );
+                report
+                    .warning("loop_may_not_wait", step.pos, &path, message)
+                    .hint("make sure a condition in the loop changes, or add a `collect` step");
+                continue;
+            }
             let message = format!(
                 "steps {} form a loop that never waits for the user",
                 describe_cycle(flow, &cycle)
             );
             report
-                .error(
-                    "loop_without_input",
-                    step.pos,
-                    &step_path(flow, first),
-                    message,
-                )
+                .error("loop_without_input", step.pos, &path, message)
                 .hint("add a `collect` step to the loop, or give it a way out");
         }
     }
+}
+
+/// Whether a step can leave a loop by its conditions. An action's failure
+/// path does not count: a loop that retries a failing action would call
+/// the webhook again and again within one message.
+fn can_leave(step: &crate::model::Step) -> bool {
+    matches!(step.next, crate::model::Next::Branches(_))
 }
 
 /// Names the steps of a cycle in order, back to the first, such as

@@ -50,6 +50,12 @@ pub fn plain(source: &str) -> String {
     protect_literal_slots(source.trim())
 }
 
+/// Shortens a text for the report to at most 60 characters.
+pub fn short(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= 60 { text } else { text.chars().take(57).collect::<String>() + "..." }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Dialect {
     Cx,
@@ -99,7 +105,7 @@ fn convert(source: &str, dialect: Dialect) -> Converted {
     out
 }
 
-/// The end of a reference: identifier characters, `-`, dots between
+/// Finds the end of a reference: identifier characters, `-`, dots between
 /// names, and for `$sys.func.` calls the balanced argument list.
 fn reference_end(chars: &[char], mut i: usize, allow_dash: bool) -> usize {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || (c == '-' && allow_dash);

@@ -95,7 +95,7 @@ impl Step {
         Step { id: id.into(), kind, next: Next::Target(next.into()), otherwise: None, comments: Vec::new() }
     }
 
-    /// Every step id or `END` this step can go to.
+    /// Returns every step id or `END` this step can go to.
     pub fn targets(&self) -> Vec<String> {
         let mut targets = Vec::new();
         if let Kind::Collect(collect) = &self.kind {

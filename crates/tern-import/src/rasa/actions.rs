@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use indexmap::IndexMap;
 use regex::Regex;
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
 use super::domain::Domain;
 use super::model::{Flow, Next, StepKind, Target};
-use super::{identifier, Ctx, Loc};
+use super::{Ctx, Loc, identifier};
 use crate::report::Fidelity;
 
 /// A custom action that converted steps call.
@@ -18,7 +18,7 @@ use crate::report::Fidelity;
 pub(crate) struct CustomAction {
     /// The name in the Rasa project.
     pub rasa_name: String,
-    /// Where a step first uses it.
+    /// The location of the first step that uses it.
     pub loc: Loc,
     /// Whether the domain lists it under `actions`.
     pub declared: bool,
@@ -26,19 +26,29 @@ pub(crate) struct CustomAction {
     pub flows: Vec<String>,
 }
 
-/// The placeholder webhook URL of an action, on the port of Rasa's
+/// Returns the placeholder webhook URL of an action, on the port of Rasa's
 /// action server.
 pub(crate) fn placeholder_url(name: &str) -> String {
     format!("http://127.0.0.1:5055/webhook/{name}")
 }
 
-pub(crate) fn register(ctx: &mut Ctx, rasa_name: &str, tern_name: &str, flow: &str, declared: bool, loc: &Loc) {
-    let entry = ctx.actions.entry(tern_name.to_string()).or_insert_with(|| CustomAction {
-        rasa_name: rasa_name.to_string(),
-        loc: loc.clone(),
-        declared,
-        flows: Vec::new(),
-    });
+pub(crate) fn register(
+    ctx: &mut Ctx,
+    rasa_name: &str,
+    tern_name: &str,
+    flow: &str,
+    declared: bool,
+    loc: &Loc,
+) {
+    let entry = ctx
+        .actions
+        .entry(tern_name.to_string())
+        .or_insert_with(|| CustomAction {
+            rasa_name: rasa_name.to_string(),
+            loc: loc.clone(),
+            declared,
+            flows: Vec::new(),
+        });
     if !entry.flows.iter().any(|f| f == flow) {
         entry.flows.push(flow.to_string());
     }
@@ -88,9 +98,20 @@ fn choose_result_slots(ctx: &mut Ctx) {
     let reference = slot_reference();
     let mut notes = Vec::new();
     for flow in ctx.flows.values_mut() {
-        let positions: HashMap<String, usize> = flow.steps.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        let positions: HashMap<String, usize> = flow
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
         for index in 0..flow.steps.len() {
-            let StepKind::Action { name, result_slot: None } = &flow.steps[index].kind else { continue };
+            let StepKind::Action {
+                name,
+                result_slot: None,
+            } = &flow.steps[index].kind
+            else {
+                continue;
+            };
             let name = name.clone();
             let used = slots_used_after(flow, index, &positions, &reference);
             let chosen = used.into_iter().find(|slot| candidates.contains(slot));
@@ -99,10 +120,19 @@ fn choose_result_slots(ctx: &mut Ctx) {
                 Some(slot) => format!(
                     "Rasa's custom action sets slots with events; Tern stores the webhook's result in `{slot}`, which the following steps use, so the webhook must return that value"
                 ),
-                None => format!("Tern stores the webhook's result in `{name}_result`; Rasa's custom action set slots with events instead"),
+                None => format!(
+                    "Tern stores the webhook's result in `{name}_result`; Rasa's custom action set slots with events instead"
+                ),
             };
-            step.kind = StepKind::Action { name: name.clone(), result_slot: chosen };
-            notes.push((step.loc.clone(), format!("flow `{}` step `{}`: action `{name}`", flow.id, step.id), note));
+            step.kind = StepKind::Action {
+                name: name.clone(),
+                result_slot: chosen,
+            };
+            notes.push((
+                step.loc.clone(),
+                format!("flow `{}` step `{}`: action `{name}`", flow.id, step.id),
+                note,
+            ));
         }
     }
     for (loc, what, note) in notes {
@@ -112,7 +142,12 @@ fn choose_result_slots(ctx: &mut Ctx) {
 
 /// Slots used by the branches of step `index` and by the steps reachable
 /// from it before the next collect or action step, in the order met.
-fn slots_used_after(flow: &Flow, index: usize, positions: &HashMap<String, usize>, reference: &Regex) -> Vec<String> {
+fn slots_used_after(
+    flow: &Flow,
+    index: usize,
+    positions: &HashMap<String, usize>,
+    reference: &Regex,
+) -> Vec<String> {
     let mut used = Vec::new();
     let push_condition_slots = |next: &Next, used: &mut Vec<String>| {
         if let Next::Branches { branches, .. } = next {
@@ -153,9 +188,15 @@ fn drop_unavailable_mentions(ctx: &mut Ctx) {
     let available = available_slots(&ctx.flows);
     let mut reports = Vec::new();
     for flow in ctx.flows.values_mut() {
-        let Some(own) = available.get(&flow.id) else { continue };
+        let Some(own) = available.get(&flow.id) else {
+            continue;
+        };
         for step in &mut flow.steps {
-            let missing: HashSet<String> = step.template_slots().into_iter().filter(|s| !own.contains(s)).collect();
+            let missing: HashSet<String> = step
+                .template_slots()
+                .into_iter()
+                .filter(|s| !own.contains(s))
+                .collect();
             if missing.is_empty() {
                 continue;
             }
@@ -167,37 +208,56 @@ fn drop_unavailable_mentions(ctx: &mut Ctx) {
                 StepKind::Collect(collect) => {
                     collect.description = collect.description.as_ref().map(|t| t.without(&missing));
                     if let Some(validation) = collect.validation.as_mut() {
-                        validation.message = validation.message.as_ref().map(|t| t.without(&missing));
+                        validation.message =
+                            validation.message.as_ref().map(|t| t.without(&missing));
                     }
                 }
-                StepKind::Handoff { message: Some(text), .. } => *text = text.without(&missing),
+                StepKind::Handoff {
+                    message: Some(text),
+                    ..
+                } => *text = text.without(&missing),
                 _ => {}
             }
             let note = format!(
                 "the text mentioned {}, which only Rasa custom code set; the mention is removed because no Tern step sets it",
                 names.join(", ")
             );
-            reports.push((step.loc.clone(), format!("flow `{}` step `{}` text", flow.id, step.id), note, flow.id.clone(), step.id.clone()));
+            reports.push((
+                step.loc.clone(),
+                format!("flow `{}` step `{}` text", flow.id, step.id),
+                note,
+                flow.id.clone(),
+                step.id.clone(),
+            ));
         }
     }
     for (loc, what, note, flow, step) in reports {
         ctx.add(Fidelity::Approximate, &loc, what, note);
-        ctx.to_do(format!("Check the text of step `{step}` in flows/{flow}.yml: a slot mention was removed."));
+        ctx.add_to_do(format!(
+            "Check the text of step `{step}` in flows/{flow}.yml: a slot mention was removed."
+        ));
     }
 }
 
-/// The slots that steps of each flow can set, including the steps of the
-/// flows it calls or links to.
+/// Returns, per flow, the slots that its steps can set, including the
+/// steps of the flows it calls or links to.
 fn available_slots(flows: &IndexMap<String, Flow>) -> HashMap<String, HashSet<String>> {
     let mut available: HashMap<String, HashSet<String>> = flows
         .values()
-        .map(|flow| (flow.id.clone(), flow.steps.iter().flat_map(|s| s.assigned_slots()).collect()))
+        .map(|flow| {
+            (
+                flow.id.clone(),
+                flow.steps.iter().flat_map(|s| s.assigned_slots()).collect(),
+            )
+        })
         .collect();
     loop {
         let mut changed = false;
         for flow in flows.values() {
             for step in &flow.steps {
-                let (StepKind::Call(other) | StepKind::Link(other)) = &step.kind else { continue };
+                let (StepKind::Call(other) | StepKind::Link(other)) = &step.kind else {
+                    continue;
+                };
                 let extra = available.get(other).cloned().unwrap_or_default();
                 let own = available.entry(flow.id.clone()).or_default();
                 let before = own.len();
@@ -212,17 +272,28 @@ fn available_slots(flows: &IndexMap<String, Flow>) -> HashMap<String, HashSet<St
 }
 
 fn report(ctx: &mut Ctx, domain: &Domain) {
-    let used: Vec<(String, CustomAction)> = ctx.actions.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let used: Vec<(String, CustomAction)> = ctx
+        .actions
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (name, action) in &used {
-        let mut note = "custom action code must be rehosted as a webhook; actions.yml has a placeholder URL".to_string();
+        let mut note =
+            "custom action code must be rehosted as a webhook; actions.yml has a placeholder URL"
+                .to_string();
         if !action.declared {
             note.push_str("; the domain does not list this action");
         }
         if name != &action.rasa_name {
             note.push_str(&format!("; renamed to `{name}`"));
         }
-        ctx.add(Fidelity::Unmapped, &action.loc, format!("custom action `{}`", action.rasa_name), note);
-        ctx.to_do(format!(
+        ctx.add(
+            Fidelity::Unmapped,
+            &action.loc,
+            format!("custom action `{}`", action.rasa_name),
+            note,
+        );
+        ctx.add_to_do(format!(
             "Rehost the Rasa custom action `{}` as a webhook and set its URL in actions.yml (now the placeholder {}).",
             action.rasa_name,
             placeholder_url(name)
@@ -243,18 +314,29 @@ fn report(ctx: &mut Ctx, domain: &Domain) {
         } else {
             "no converted step runs this action, so it is not imported"
         };
-        ctx.add(Fidelity::Unmapped, loc, format!("domain action `{name}`"), note);
+        ctx.add(
+            Fidelity::Unmapped,
+            loc,
+            format!("domain action `{name}`"),
+            note,
+        );
     }
 }
 
-/// The JSON Schema of an action's parameters: the slots its flows collect,
-/// none of them required, because the webhook code decides what it needs.
+/// Builds the JSON Schema of an action's parameters: the slots its flows
+/// collect, none of them required, because the webhook code decides what
+/// it needs.
 pub(crate) fn parameters_schema(ctx: &Ctx, domain: &Domain, action: &CustomAction) -> Json {
     let mut properties = serde_json::Map::new();
     for flow in action.flows.iter().filter_map(|f| ctx.flows.get(f)) {
         for step in &flow.steps {
-            let StepKind::Collect(collect) = &step.kind else { continue };
-            let rasa = domain.slots.values().find(|s| identifier(&s.name) == collect.slot);
+            let StepKind::Collect(collect) = &step.kind else {
+                continue;
+            };
+            let rasa = domain
+                .slots
+                .values()
+                .find(|s| identifier(&s.name) == collect.slot);
             let schema = match rasa.map(|s| s.kind.as_str()) {
                 Some("float") => json!({"type": "number"}),
                 Some("bool") => json!({"type": "boolean"}),

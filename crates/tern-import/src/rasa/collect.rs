@@ -23,17 +23,89 @@ pub(crate) fn convert_collect(builder: &mut StepBuilder, node: &Node, step: &mut
     if slot != rasa_slot {
         notes.push(format!("the slot is renamed to `{slot}`"));
     }
-    let mut collect = Collect { slot: slot.clone(), ..Collect::default() };
+    let mut collect = Collect {
+        slot: slot.clone(),
+        ..Collect::default()
+    };
     match &definition {
         Some(definition) => {
             let kind = slots::collect_type(definition);
             collect.collect_type = kind.collect_type;
             collect.options = kind.options;
         }
-        None => notes.push(format!("the slot `{rasa_slot}` is not defined in the domain, so it is collected as text")),
+        None => notes.push(format!(
+            "the slot `{rasa_slot}` is not defined in the domain, so it is collected as text"
+        )),
     }
+    set_question(builder, node, step, &mut collect, &rasa_slot, &mut notes);
+    if let Some(description) = &collect.description
+        && description.slots().contains(&slot.as_str())
+    {
+        collect.description = Some(description.without(&HashSet::from([slot.clone()])));
+        notes.push("the question mentioned the slot it collects, which Tern does not allow; the mention is removed".into());
+    }
+
+    collect.ask_before_filling = node
+        .get("ask_before_filling")
+        .and_then(Node::as_bool)
+        .unwrap_or(false);
+    if node.get("reset_after_flow_ends").and_then(Node::as_bool) == Some(false) {
+        builder.persisted.push(slot.clone());
+    }
+    if node.get("force_slot_filling").and_then(Node::as_bool) == Some(true) {
+        notes.push("`force_slot_filling` is not supported: while the question is open, Tern still accepts other requests".into());
+    }
+
+    if let Some(rejections) = node.get("rejections") {
+        let mapped = rejections_to_validation(
+            builder,
+            rejections,
+            &slot,
+            definition.as_ref(),
+            collect.description.as_ref(),
+        );
+        notes.extend(mapped.notes);
+        collect.validation = mapped.validation;
+        if !mapped.unmapped.is_empty() {
+            let what = format!("flow `{}` step `{}` rejections", builder.flow_id, step.id);
+            builder.ctx.add(
+                Fidelity::Unmapped,
+                &step.loc,
+                what,
+                mapped.unmapped.join("; "),
+            );
+        }
+    }
+
+    if !notes.is_empty() {
+        let what = format!(
+            "flow `{}` step `{}`: collect `{rasa_slot}`",
+            builder.flow_id, step.id
+        );
+        builder
+            .ctx
+            .add(Fidelity::Approximate, &step.loc, what, notes.join("; "));
+    }
+    step.kind = StepKind::Collect(Box::new(collect));
+}
+
+/// Sets the step's question: the `utter_ask_SLOT` response (or the step's
+/// `utter`), else the step's description. Without either, the step has no
+/// question and Tern sends its generic `ask_slot` message.
+fn set_question(
+    builder: &mut StepBuilder,
+    node: &Node,
+    step: &mut Step,
+    collect: &mut Collect,
+    rasa_slot: &str,
+    notes: &mut Vec<String>,
+) {
+    let slot = collect.slot.clone();
     let rasa_description = node.get("description").and_then(Node::scalar_text);
-    let utter = node.get("utter").and_then(Node::scalar_text).unwrap_or_else(|| format!("utter_ask_{rasa_slot}"));
+    let utter = node
+        .get("utter")
+        .and_then(Node::scalar_text)
+        .unwrap_or_else(|| format!("utter_ask_{rasa_slot}"));
     let question = responses::convert(builder.domain, &utter).filter(|c| !c.text.is_blank());
     match question {
         Some(converted) => {
@@ -42,53 +114,42 @@ pub(crate) fn convert_collect(builder: &mut StepBuilder, node: &Node, step: &mut
             collect.description = Some(converted.text);
             collect.buttons = converted.buttons;
             if let Some(description) = &rasa_description {
-                step.comments.push(format!("Rasa description: {description}"));
+                step.comments
+                    .push(format!("Rasa description: {description}"));
             }
         }
         None => {
-            if builder.domain.actions.contains_key(&format!("action_ask_{rasa_slot}")) {
+            if builder
+                .domain
+                .actions
+                .contains_key(&format!("action_ask_{rasa_slot}"))
+            {
                 notes.push(format!("the question comes from the custom action `action_ask_{rasa_slot}`, which is not converted"));
             }
-            let slot_name = |name: &str| builder.domain.slots.contains_key(name).then(|| identifier(name));
+            let slot_name = |name: &str| {
+                builder
+                    .domain
+                    .slots
+                    .contains_key(name)
+                    .then(|| identifier(name))
+            };
             match &rasa_description {
                 Some(description) => {
                     collect.description = Some(Text::parse(description, &slot_name).0);
                     notes.push(format!("there is no `{utter}` response, so the step's description is used as the question"));
                 }
                 None => {
-                    notes.push(format!("there is no `{utter}` response, so Tern asks its generic question"));
-                    builder.ctx.to_do(format!("Write a question for step `{}` in flows/{}.yml (slot `{slot}`).", step.id, builder.flow_id));
+                    notes.push(format!(
+                        "there is no `{utter}` response, so Tern asks its generic question"
+                    ));
+                    builder.ctx.add_to_do(format!(
+                        "Write a question for step `{}` in flows/{}.yml (slot `{slot}`).",
+                        step.id, builder.flow_id
+                    ));
                 }
             }
         }
     }
-    if let Some(description) = &collect.description
-        && description.slots().contains(&slot.as_str())
-    {
-        collect.description = Some(description.without(&HashSet::from([slot.clone()])));
-        notes.push("the question mentioned the slot it collects, which Tern does not allow; the mention is removed".into());
-    }
-    collect.ask_before_filling = node.get("ask_before_filling").and_then(Node::as_bool).unwrap_or(false);
-    if node.get("reset_after_flow_ends").and_then(Node::as_bool) == Some(false) {
-        builder.persisted.push(slot.clone());
-    }
-    if node.get("force_slot_filling").and_then(Node::as_bool) == Some(true) {
-        notes.push("`force_slot_filling` is not supported: while the question is open, Tern still accepts other requests".into());
-    }
-    if let Some(rejections) = node.get("rejections") {
-        let mapped = rejections_to_validation(builder, rejections, &slot, definition.as_ref(), collect.description.as_ref());
-        notes.extend(mapped.notes);
-        collect.validation = mapped.validation;
-        if !mapped.unmapped.is_empty() {
-            let what = format!("flow `{}` step `{}` rejections", builder.flow_id, step.id);
-            builder.ctx.add(Fidelity::Unmapped, &step.loc, what, mapped.unmapped.join("; "));
-        }
-    }
-    if !notes.is_empty() {
-        let what = format!("flow `{}` step `{}`: collect `{rasa_slot}`", builder.flow_id, step.id);
-        builder.ctx.add(Fidelity::Approximate, &step.loc, what, notes.join("; "));
-    }
-    step.kind = StepKind::Collect(Box::new(collect));
 }
 
 #[derive(Default)]
@@ -119,12 +180,19 @@ fn rejections_to_validation(
     let mut any = false;
     let categories: Vec<String> = definition.map(|d| d.values.clone()).unwrap_or_default();
     for rejection in rejections.items() {
-        let source = rejection.get("if").and_then(Node::scalar_text).unwrap_or_default();
-        let rules = condition::parse(&source, &identifier).and_then(|ast| rules_for(&ast, slot, &categories));
+        let source = rejection
+            .get("if")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default();
+        let rules = condition::parse(&source, &identifier)
+            .and_then(|ast| rules_for(&ast, slot, &categories));
         let rules = match rules {
             Ok(rules) => rules,
             Err(reason) => {
-                mapped.unmapped.push(format!("rejection `{source}` (line {}): {reason}", rejection.line));
+                mapped.unmapped.push(format!(
+                    "rejection `{source}` (line {}): {reason}",
+                    rejection.line
+                ));
                 continue;
             }
         };
@@ -134,13 +202,17 @@ fn rejections_to_validation(
                 Rule::Min(bound, exact) => {
                     validation.min = Some(validation.min.map_or(bound, |m: f64| m.max(bound)));
                     if !exact {
-                        mapped.notes.push(format!("rejection `{source}`: Tern's `min` accepts {bound} itself"));
+                        mapped.notes.push(format!(
+                            "rejection `{source}`: Tern's `min` accepts {bound} itself"
+                        ));
                     }
                 }
                 Rule::Max(bound, exact) => {
                     validation.max = Some(validation.max.map_or(bound, |m: f64| m.min(bound)));
                     if !exact {
-                        mapped.notes.push(format!("rejection `{source}`: Tern's `max` accepts {bound} itself"));
+                        mapped.notes.push(format!(
+                            "rejection `{source}`: Tern's `max` accepts {bound} itself"
+                        ));
                     }
                 }
                 Rule::Allowed(values) => {
@@ -149,7 +221,9 @@ fn rejections_to_validation(
                     } else {
                         validation.allowed_values.retain(|v| values.contains(v));
                     }
-                    mapped.notes.push(format!("rejection `{source}`: Tern compares the allowed values without letter case"));
+                    mapped.notes.push(format!(
+                        "rejection `{source}`: Tern compares the allowed values without letter case"
+                    ));
                 }
                 Rule::Pattern(pattern) => {
                     if regex::Regex::new(&pattern).is_ok() && validation.pattern.is_none() {
@@ -172,11 +246,16 @@ fn rejections_to_validation(
             }
             let message = Text { pieces }.without(&HashSet::from([slot.to_string()]));
             validation.message = Some(message);
-            mapped.notes.push(format!("the rejection response `{utter}` followed by the question is the re-ask message"));
+            mapped.notes.push(format!(
+                "the rejection response `{utter}` followed by the question is the re-ask message"
+            ));
         }
     }
     if rejections.items().len() > 1 && validation.message.is_some() {
-        mapped.notes.push("Tern has one re-ask message per step, so only the first rejection's response is used".into());
+        mapped.notes.push(
+            "Tern has one re-ask message per step, so only the first rejection's response is used"
+                .into(),
+        );
     }
     if any {
         mapped.validation = Some(validation);
@@ -184,13 +263,15 @@ fn rejections_to_validation(
     mapped
 }
 
-/// The validation rules implied by rejecting values for which `ast` is
-/// true.
+/// Returns the validation rules that accept exactly the values for which
+/// the rejection condition `ast` is false.
 fn rules_for(ast: &Ast, slot: &str, categories: &[String]) -> Result<Vec<Rule>, String> {
-    let unsupported = || Err(format!("the condition has no equivalent among Tern's validation rules (min, max, allowed_values, pattern)"));
+    let unsupported = || {
+        Err("the condition has no equivalent among Tern's validation rules (min, max, allowed_values, pattern)".to_string())
+    };
     match ast {
-        // Rejecting when either side holds means accepting only when both
-        // sides' rules hold.
+        // A value rejected when either side is true is accepted only when
+        // it meets the rules of both sides.
         Ast::Or(left, right) => {
             let mut rules = rules_for(left, slot, categories)?;
             rules.extend(rules_for(right, slot, categories)?);
@@ -210,6 +291,9 @@ fn rules_for(ast: &Ast, slot: &str, categories: &[String]) -> Result<Vec<Rule>, 
                 }
             }
             Ok(vec![Rule::Allowed(allowed)])
+        }
+        Ast::Compare(_, Op::Matches, _) => {
+            Err("Tern cannot reject values that match a regular expression, because its `pattern` says what to accept".into())
         }
         Ast::Not(inner) => match inner.as_ref() {
             Ast::Compare(left, Op::Matches, right) => match (left.as_ref(), right.as_ref()) {
@@ -264,7 +348,8 @@ fn flip(op: Op) -> Op {
 }
 
 fn number(text: &str) -> Result<f64, String> {
-    text.parse::<f64>().map_err(|_| format!("`{text}` is not a number"))
+    text.parse::<f64>()
+        .map_err(|_| format!("`{text}` is not a number"))
 }
 
 fn literal_text(literal: &Literal) -> Option<String> {
@@ -288,21 +373,42 @@ mod tests {
 
     #[test]
     fn comparisons_become_bounds() {
-        assert_eq!(rules("slots.age < 18", &[]), Ok(vec![Rule::Min(18.0, true)]));
-        assert_eq!(rules("slots.age <= 17", &[]), Ok(vec![Rule::Min(17.0, false)]));
-        assert_eq!(rules("120 < slots.age", &[]), Ok(vec![Rule::Max(120.0, true)]));
-        assert_eq!(rules("slots.age < 18 or slots.age > 120", &[]), Ok(vec![Rule::Min(18.0, true), Rule::Max(120.0, true)]));
+        assert_eq!(
+            rules("slots.age < 18", &[]),
+            Ok(vec![Rule::Min(18.0, true)])
+        );
+        assert_eq!(
+            rules("slots.age <= 17", &[]),
+            Ok(vec![Rule::Min(17.0, false)])
+        );
+        assert_eq!(
+            rules("120 < slots.age", &[]),
+            Ok(vec![Rule::Max(120.0, true)])
+        );
+        assert_eq!(
+            rules("slots.age < 18 or slots.age > 120", &[]),
+            Ok(vec![Rule::Min(18.0, true), Rule::Max(120.0, true)])
+        );
     }
 
     #[test]
     fn inequalities_become_allowed_values() {
-        assert_eq!(rules("slots.age != 'a' and slots.age != 'b'", &[]), Ok(vec![Rule::Allowed(vec!["a".into(), "b".into()])]));
-        assert_eq!(rules("slots.age == 'b'", &["a", "b", "c"]), Ok(vec![Rule::Allowed(vec!["a".into(), "c".into()])]));
+        assert_eq!(
+            rules("slots.age != 'a' and slots.age != 'b'", &[]),
+            Ok(vec![Rule::Allowed(vec!["a".into(), "b".into()])])
+        );
+        assert_eq!(
+            rules("slots.age == 'b'", &["a", "b", "c"]),
+            Ok(vec![Rule::Allowed(vec!["a".into(), "c".into()])])
+        );
     }
 
     #[test]
     fn negated_match_becomes_pattern() {
-        assert_eq!(rules("not slots.age matches '^[0-9]+$'", &[]), Ok(vec![Rule::Pattern("^[0-9]+$".into())]));
+        assert_eq!(
+            rules("not slots.age matches '^[0-9]+$'", &[]),
+            Ok(vec![Rule::Pattern("^[0-9]+$".into())])
+        );
     }
 
     #[test]

@@ -51,8 +51,12 @@ pub(crate) struct Translated {
 
 /// Translates a Rasa condition. `slot_name` maps a Rasa slot name to the
 /// Tern slot name (they differ only when the Rasa name is not a valid Tern
-/// identifier). The error says why the condition cannot be expressed.
-pub(crate) fn translate(source: &str, slot_name: &dyn Fn(&str) -> String) -> Result<Translated, String> {
+/// identifier). The error gives the reason why the condition cannot be
+/// expressed.
+pub(crate) fn translate(
+    source: &str,
+    slot_name: &dyn Fn(&str) -> String,
+) -> Result<Translated, String> {
     let ast = parse(source, slot_name)?;
     let mut translated = Translated::default();
     translated.text = print(&ast, 0, &mut translated.approximations)?;
@@ -62,9 +66,15 @@ pub(crate) fn translate(source: &str, slot_name: &dyn Fn(&str) -> String) -> Res
 
 /// Translates a YAML value written as a condition: text is parsed,
 /// booleans become `true`/`false`.
-pub(crate) fn translate_value(value: &crate::rasa::yaml_in::Node, slot_name: &dyn Fn(&str) -> String) -> Result<Translated, String> {
+pub(crate) fn translate_value(
+    value: &crate::rasa::yaml_in::Node,
+    slot_name: &dyn Fn(&str) -> String,
+) -> Result<Translated, String> {
     if let Some(flag) = value.as_bool() {
-        return Ok(Translated { text: flag.to_string(), approximations: Vec::new() });
+        return Ok(Translated {
+            text: flag.to_string(),
+            approximations: Vec::new(),
+        });
     }
     match value.scalar_text() {
         Some(text) => translate(&text, slot_name),
@@ -77,11 +87,18 @@ pub(crate) fn parse(source: &str, slot_name: &dyn Fn(&str) -> String) -> Result<
     if tokens.is_empty() {
         return Err("the condition is empty".into());
     }
-    let mut parser = Parser { tokens, position: 0, slot_name };
+    let mut parser = Parser {
+        tokens,
+        position: 0,
+        slot_name,
+    };
     let ast = parser.or()?;
     match parser.peek() {
         None => Ok(ast),
-        Some(token) => Err(format!("unexpected {} after the end of the condition", token.describe())),
+        Some(token) => Err(format!(
+            "unexpected {} after the end of the condition",
+            token.describe()
+        )),
     }
 }
 
@@ -140,7 +157,12 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
             tokens.push(Token::Number(chars[start..i].iter().collect()));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.' || chars[i] == '-') {
+            while i < chars.len()
+                && (chars[i].is_alphanumeric()
+                    || chars[i] == '_'
+                    || chars[i] == '.'
+                    || chars[i] == '-')
+            {
                 i += 1;
             }
             tokens.push(Token::Word(chars[start..i].iter().collect()));
@@ -217,7 +239,10 @@ impl Parser<'_> {
 
     fn or(&mut self) -> Result<Ast, String> {
         let mut left = self.and()?;
-        while self.peek().is_some_and(|t| t.is_word("or") || *t == Token::Symbol("||")) {
+        while self
+            .peek()
+            .is_some_and(|t| t.is_word("or") || *t == Token::Symbol("||"))
+        {
             self.advance();
             let right = self.and()?;
             left = Ast::Or(Box::new(left), Box::new(right));
@@ -227,7 +252,10 @@ impl Parser<'_> {
 
     fn and(&mut self) -> Result<Ast, String> {
         let mut left = self.not()?;
-        while self.peek().is_some_and(|t| t.is_word("and") || *t == Token::Symbol("&&")) {
+        while self
+            .peek()
+            .is_some_and(|t| t.is_word("and") || *t == Token::Symbol("&&"))
+        {
             self.advance();
             let right = self.not()?;
             left = Ast::And(Box::new(left), Box::new(right));
@@ -236,7 +264,10 @@ impl Parser<'_> {
     }
 
     fn not(&mut self) -> Result<Ast, String> {
-        if self.peek().is_some_and(|t| t.is_word("not") || *t == Token::Symbol("!")) {
+        if self
+            .peek()
+            .is_some_and(|t| t.is_word("not") || *t == Token::Symbol("!"))
+        {
             self.advance();
             return Ok(Ast::Not(Box::new(self.not()?)));
         }
@@ -327,25 +358,49 @@ fn precedence(ast: &Ast) -> u8 {
 
 fn print(ast: &Ast, minimum: u8, notes: &mut Vec<String>) -> Result<String, String> {
     let text = match ast {
-        Ast::Or(left, right) => format!("{} || {}", print(left, 1, notes)?, print(right, 2, notes)?),
-        Ast::And(left, right) => format!("{} && {}", print(left, 2, notes)?, print(right, 3, notes)?),
+        Ast::Or(left, right) => {
+            format!("{} || {}", print(left, 1, notes)?, print(right, 2, notes)?)
+        }
+        Ast::And(left, right) => {
+            format!("{} && {}", print(left, 2, notes)?, print(right, 3, notes)?)
+        }
         Ast::Not(inner) => {
             // `!` binds looser than a comparison in Tern, so `!a == b` would
             // already mean `!(a == b)`; the brackets make that visible.
-            let minimum = if matches!(**inner, Ast::Compare(..)) { 5 } else { 3 };
+            let minimum = if matches!(**inner, Ast::Compare(..)) {
+                5
+            } else {
+                3
+            };
             format!("!{}", print(inner, minimum, notes)?)
         }
         Ast::Compare(left, op, right) => print_comparison(left, *op, right, notes)?,
         Ast::Slot(name) => format!("slots.{name}"),
         Ast::Literal(literal) => print_literal(literal)?,
     };
-    if precedence(ast) < minimum { Ok(format!("({text})")) } else { Ok(text) }
+    if precedence(ast) < minimum {
+        Ok(format!("({text})"))
+    } else {
+        Ok(text)
+    }
 }
 
-fn print_comparison(left: &Ast, op: Op, right: &Ast, notes: &mut Vec<String>) -> Result<String, String> {
-    if matches!(right, Ast::Literal(Literal::Empty)) || matches!(left, Ast::Literal(Literal::Empty)) {
-        let other = if matches!(right, Ast::Literal(Literal::Empty)) { left } else { right };
-        notes.push("`empty` became a truthiness test, so `0` and `false` also count as empty".into());
+fn print_comparison(
+    left: &Ast,
+    op: Op,
+    right: &Ast,
+    notes: &mut Vec<String>,
+) -> Result<String, String> {
+    if matches!(right, Ast::Literal(Literal::Empty)) || matches!(left, Ast::Literal(Literal::Empty))
+    {
+        let other = if matches!(right, Ast::Literal(Literal::Empty)) {
+            left
+        } else {
+            right
+        };
+        notes.push(
+            "`empty` became a truthiness test, so `0` and `false` also count as empty".into(),
+        );
         let operand = print(other, 5, notes)?;
         return match op {
             Op::Eq => Ok(format!("!{operand}")),
@@ -367,15 +422,25 @@ fn print_comparison(left: &Ast, op: Op, right: &Ast, notes: &mut Vec<String>) ->
             );
             "=="
         }
-        Op::Matches => return Err("Tern conditions have no regular-expression match (`matches`)".into()),
+        Op::Matches => {
+            return Err("Tern conditions have no regular-expression match (`matches`)".into());
+        }
     };
-    Ok(format!("{} {symbol} {}", print(left, 5, notes)?, print(right, 5, notes)?))
+    Ok(format!(
+        "{} {symbol} {}",
+        print(left, 5, notes)?,
+        print(right, 5, notes)?
+    ))
 }
 
 fn print_literal(literal: &Literal) -> Result<String, String> {
     Ok(match literal {
         Literal::String(text) => {
-            let escaped = text.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n").replace('\t', "\\t");
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace('\'', "\\'")
+                .replace('\n', "\\n")
+                .replace('\t', "\\t");
             format!("'{escaped}'")
         }
         Literal::Number(number) => number.clone(),
@@ -406,15 +471,30 @@ mod tests {
             ("slots.x", "slots.x"),
             ("x", "slots.x"),
             ("not has_sufficient_funds", "!slots.has_sufficient_funds"),
-            ("slots.a and slots.b or slots.c", "slots.a && slots.b || slots.c"),
-            ("slots.a and (slots.b or slots.c)", "slots.a && (slots.b || slots.c)"),
+            (
+                "slots.a and slots.b or slots.c",
+                "slots.a && slots.b || slots.c",
+            ),
+            (
+                "slots.a and (slots.b or slots.c)",
+                "slots.a && (slots.b || slots.c)",
+            ),
             ("slots.x is not true", "slots.x != true"),
             ("slots.x is 'a'", "slots.x == 'a'"),
-            ("slots.replacement_reason = \"lost\"", "slots.replacement_reason == 'lost'"),
+            (
+                "slots.replacement_reason = \"lost\"",
+                "slots.replacement_reason == 'lost'",
+            ),
             ("slots.n == 3", "slots.n == 3"),
             ("slots.n != -2.5", "slots.n != -2.5"),
-            ("slots.n > 10 AND slots.n < 20", "slots.n > 10 && slots.n < 20"),
-            ("slots.n >= 1 && slots.n <= 2", "slots.n >= 1 && slots.n <= 2"),
+            (
+                "slots.n > 10 AND slots.n < 20",
+                "slots.n > 10 && slots.n < 20",
+            ),
+            (
+                "slots.n >= 1 && slots.n <= 2",
+                "slots.n >= 1 && slots.n <= 2",
+            ),
             ("slots.ok is True", "slots.ok == true"),
             ("slots.ok == FALSE", "slots.ok == false"),
             ("slots.x is null", "slots.x == null"),
@@ -436,9 +516,17 @@ mod tests {
 
     #[test]
     fn translations_parse_in_tern() {
-        for rasa in ["not has_funds", "slots.a and (slots.b or not slots.c)", "slots.x = 'it\\'s'", "x is empty"] {
+        for rasa in [
+            "not has_funds",
+            "slots.a and (slots.b or not slots.c)",
+            "slots.x = 'it\\'s'",
+            "x is empty",
+        ] {
             let text = translate(rasa, &same).unwrap().text;
-            assert!(tern_flow::expr::Expr::parse(&text).is_ok(), "Tern rejects `{text}` from `{rasa}`");
+            assert!(
+                tern_flow::expr::Expr::parse(&text).is_ok(),
+                "Tern rejects `{text}` from `{rasa}`"
+            );
         }
     }
 
@@ -463,6 +551,9 @@ mod tests {
     #[test]
     fn slot_names_are_mapped() {
         let rename = |name: &str| name.replace('-', "_");
-        assert_eq!(translate("slots.user-name == 'a'", &rename).unwrap().text, "slots.user_name == 'a'");
+        assert_eq!(
+            translate("slots.user-name == 'a'", &rename).unwrap().text,
+            "slots.user_name == 'a'"
+        );
     }
 }

@@ -122,12 +122,23 @@ fn read_file(ctx: &mut Ctx, domain: &mut Domain, file: &SourceFile) {
 
 /// Reads `intents`, `entities` or `actions`: a list of names, or of
 /// single-key maps whose key is the name.
-fn read_names(ctx: &mut Ctx, into: &mut IndexMap<String, Loc>, file: &SourceFile, value: &Node, what: &str) {
+fn read_names(
+    ctx: &mut Ctx,
+    into: &mut IndexMap<String, Loc>,
+    file: &SourceFile,
+    value: &Node,
+    what: &str,
+) {
     if value.is_null() {
         return;
     }
     if !value.is_seq() {
-        ctx.add(Fidelity::Unmapped, &file.loc(value.line), format!("domain `{what}` list"), format!("expected a list, found {}; ignored", value.kind()));
+        ctx.add(
+            Fidelity::Unmapped,
+            &file.loc(value.line),
+            format!("domain `{what}` list"),
+            format!("expected a list, found {}; ignored", value.kind()),
+        );
         return;
     }
     for item in value.items() {
@@ -135,7 +146,12 @@ fn read_names(ctx: &mut Ctx, into: &mut IndexMap<String, Loc>, file: &SourceFile
             (Some(name), _) => name,
             (None, Some((key, _))) => key.name.clone(),
             _ => {
-                ctx.add(Fidelity::Unmapped, &file.loc(item.line), format!("domain {what}"), format!("expected a name, found {}; ignored", item.kind()));
+                ctx.add(
+                    Fidelity::Unmapped,
+                    &file.loc(item.line),
+                    format!("domain {what}"),
+                    format!("expected a name, found {}; ignored", item.kind()),
+                );
                 continue;
             }
         };
@@ -146,12 +162,36 @@ fn read_names(ctx: &mut Ctx, into: &mut IndexMap<String, Loc>, file: &SourceFile
 fn read_slots(ctx: &mut Ctx, domain: &mut Domain, file: &SourceFile, value: &Node) {
     for (key, node) in value.entries() {
         let loc = file.loc(key.line);
-        let kind = node.get("type").and_then(Node::scalar_text).unwrap_or_else(|| "text".to_string());
-        let values = node.get("values").map(|v| v.items().iter().filter_map(Node::scalar_text).collect()).unwrap_or_default();
-        let initial_value = node.get("initial_value").filter(|v| !v.is_null()).map(Node::to_json);
-        let mappings = node.get("mappings").map(|m| m.items().iter().map(read_mapping).collect()).unwrap_or_default();
+        let kind = node
+            .get("type")
+            .and_then(Node::scalar_text)
+            .unwrap_or_else(|| "text".to_string());
+        let values = node
+            .get("values")
+            .map(|v| v.items().iter().filter_map(Node::scalar_text).collect())
+            .unwrap_or_default();
+        let initial_value = node
+            .get("initial_value")
+            .filter(|v| !v.is_null())
+            .map(Node::to_json);
+        let mappings = node
+            .get("mappings")
+            .map(|m| m.items().iter().map(read_mapping).collect())
+            .unwrap_or_default();
         for (field, field_value) in node.entries() {
-            if !["type", "values", "initial_value", "mappings", "influence_conversation", "min_value", "max_value", "shared_for_coexistence", "validation"].contains(&field.name.as_str()) {
+            if ![
+                "type",
+                "values",
+                "initial_value",
+                "mappings",
+                "influence_conversation",
+                "min_value",
+                "max_value",
+                "shared_for_coexistence",
+                "validation",
+            ]
+            .contains(&field.name.as_str())
+            {
                 ctx.add(
                     Fidelity::Unmapped,
                     &file.loc(field.line),
@@ -168,24 +208,44 @@ fn read_slots(ctx: &mut Ctx, domain: &mut Domain, file: &SourceFile, value: &Nod
                 );
             }
         }
-        domain.slots.insert(key.name.clone(), Slot { name: key.name.clone(), kind, values, initial_value, mappings, loc });
+        domain.slots.insert(
+            key.name.clone(),
+            Slot {
+                name: key.name.clone(),
+                kind,
+                values,
+                initial_value,
+                mappings,
+                loc,
+            },
+        );
     }
 }
 
 fn read_mapping(node: &Node) -> Mapping {
     let text_list = |field: &str| -> Vec<String> {
         match node.get(field) {
-            Some(value) if value.is_seq() => value.items().iter().filter_map(Node::scalar_text).collect(),
+            Some(value) if value.is_seq() => {
+                value.items().iter().filter_map(Node::scalar_text).collect()
+            }
             Some(value) => value.scalar_text().into_iter().collect(),
             None => Vec::new(),
         }
     };
     let active_loops = node
         .get("conditions")
-        .map(|c| c.items().iter().filter_map(|i| i.get("active_loop").and_then(Node::scalar_text)).collect())
+        .map(|c| {
+            c.items()
+                .iter()
+                .filter_map(|i| i.get("active_loop").and_then(Node::scalar_text))
+                .collect()
+        })
         .unwrap_or_default();
     Mapping {
-        kind: node.get("type").and_then(Node::scalar_text).unwrap_or_else(|| "from_llm".to_string()),
+        kind: node
+            .get("type")
+            .and_then(Node::scalar_text)
+            .unwrap_or_else(|| "from_llm".to_string()),
         entity: node.get("entity").and_then(Node::scalar_text),
         intent: text_list("intent"),
         value: node.get("value").map(Node::to_json),
@@ -197,14 +257,29 @@ fn read_responses(ctx: &mut Ctx, domain: &mut Domain, file: &SourceFile, value: 
     for (key, node) in value.entries() {
         let loc = file.loc(key.line);
         if !node.is_seq() {
-            ctx.add(Fidelity::Unmapped, &loc, format!("response `{}`", key.name), format!("expected a list of variations, found {}; ignored", node.kind()));
+            ctx.add(
+                Fidelity::Unmapped,
+                &loc,
+                format!("response `{}`", key.name),
+                format!(
+                    "expected a list of variations, found {}; ignored",
+                    node.kind()
+                ),
+            );
             continue;
         }
         let variations = node.items().iter().map(read_variation).collect();
         if domain.responses.contains_key(&key.name) {
-            ctx.add(Fidelity::Approximate, &loc, format!("response `{}`", key.name), "defined more than once; this later definition is used");
+            ctx.add(
+                Fidelity::Approximate,
+                &loc,
+                format!("response `{}`", key.name),
+                "defined more than once; this later definition is used",
+            );
         }
-        domain.responses.insert(key.name.clone(), Response { variations, loc });
+        domain
+            .responses
+            .insert(key.name.clone(), Response { variations, loc });
     }
 }
 
@@ -214,7 +289,11 @@ fn read_variation(node: &Node) -> Variation {
         buttons: Vec::new(),
         conditional: node.get("condition").is_some(),
         channel: node.get("channel").and_then(Node::scalar_text),
-        rephrase: node.get("metadata").and_then(|m| m.get("rephrase")).and_then(Node::as_bool).unwrap_or(false),
+        rephrase: node
+            .get("metadata")
+            .and_then(|m| m.get("rephrase"))
+            .and_then(Node::as_bool)
+            .unwrap_or(false),
         unsupported: Vec::new(),
     };
     for (key, value) in node.entries() {
@@ -222,7 +301,10 @@ fn read_variation(node: &Node) -> Variation {
             "text" | "condition" | "channel" | "metadata" | "id" => {}
             "buttons" | "quick_replies" => {
                 for button in value.items() {
-                    let title = button.get("title").and_then(Node::scalar_text).or_else(|| button.scalar_text());
+                    let title = button
+                        .get("title")
+                        .and_then(Node::scalar_text)
+                        .or_else(|| button.scalar_text());
                     if let Some(title) = title {
                         let payload = button.get("payload").and_then(Node::scalar_text);
                         variation.buttons.push(RasaButton { title, payload });
@@ -242,7 +324,9 @@ fn read_forms(ctx: &mut Ctx, domain: &mut Domain, file: &SourceFile, value: &Nod
         // Rasa 3 lists the slot names; Rasa 2 mapped each slot name to its
         // mappings.
         let required_slots: Vec<String> = match required {
-            Some(list) if list.is_seq() => list.items().iter().filter_map(Node::scalar_text).collect(),
+            Some(list) if list.is_seq() => {
+                list.items().iter().filter_map(Node::scalar_text).collect()
+            }
             Some(map) if map.is_map() => {
                 ctx.add(
                     Fidelity::Approximate,
@@ -256,8 +340,22 @@ fn read_forms(ctx: &mut Ctx, domain: &mut Domain, file: &SourceFile, value: &Nod
         };
         let ignored_intents = node
             .get("ignored_intents")
-            .map(|v| if v.is_seq() { v.items().iter().filter_map(Node::scalar_text).collect() } else { v.scalar_text().into_iter().collect() })
+            .map(|v| {
+                if v.is_seq() {
+                    v.items().iter().filter_map(Node::scalar_text).collect()
+                } else {
+                    v.scalar_text().into_iter().collect()
+                }
+            })
             .unwrap_or_default();
-        domain.forms.insert(key.name.clone(), Form { name: key.name.clone(), required_slots, ignored_intents, loc });
+        domain.forms.insert(
+            key.name.clone(),
+            Form {
+                name: key.name.clone(),
+                required_slots,
+                ignored_intents,
+                loc,
+            },
+        );
     }
 }

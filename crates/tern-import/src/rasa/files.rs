@@ -17,7 +17,10 @@ pub(crate) struct SourceFile {
 
 impl SourceFile {
     pub fn loc(&self, line: u32) -> Loc {
-        Loc { file: self.name.clone(), line }
+        Loc {
+            file: self.name.clone(),
+            line,
+        }
     }
 }
 
@@ -36,9 +39,16 @@ pub(crate) struct Sources {
 
 /// Reads every YAML file of the project at `root`.
 pub(crate) fn discover(root: &Path) -> Result<Sources, ImportError> {
-    let metadata = std::fs::metadata(root).map_err(|cause| ImportError::Read { path: root.to_path_buf(), cause })?;
+    let metadata = std::fs::metadata(root).map_err(|cause| ImportError::Read {
+        path: root.to_path_buf(),
+        cause,
+    })?;
     if !metadata.is_dir() {
-        return Err(ImportError::NotAProject(root.to_path_buf(), "Rasa", "expected the project folder, not a file".into()));
+        return Err(ImportError::NotAProject(
+            root.to_path_buf(),
+            "Rasa",
+            "expected the project folder, not a file".into(),
+        ));
     }
     let mut sources = Sources::default();
     for name in ["domain.yml", "domain.yaml"] {
@@ -48,15 +58,15 @@ pub(crate) fn discover(root: &Path) -> Result<Sources, ImportError> {
         }
     }
     for folder in ["domain"] {
-        for path in yaml_files(root, &root.join(folder))? {
+        for path in yaml_files(&root.join(folder))? {
             sources.domain.push(read(root, &path)?);
         }
     }
-    for path in yaml_files(root, &root.join("data"))? {
+    for path in yaml_files(&root.join("data"))? {
         sources.data.push(read(root, &path)?);
     }
     for folder in ["e2e_tests", "tests"] {
-        for path in yaml_files(root, &root.join(folder))? {
+        for path in yaml_files(&root.join(folder))? {
             sources.tests.push(read(root, &path)?);
         }
     }
@@ -77,25 +87,38 @@ pub(crate) fn discover(root: &Path) -> Result<Sources, ImportError> {
 }
 
 fn read(root: &Path, path: &Path) -> Result<SourceFile, ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| ImportError::Read { path: path.to_path_buf(), cause })?;
+    let text = std::fs::read_to_string(path).map_err(|cause| ImportError::Read {
+        path: path.to_path_buf(),
+        cause,
+    })?;
     let relative = path.strip_prefix(root).unwrap_or(path);
-    let name = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+    let name = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
     let root_node = yaml_in::parse(relative, &text)?;
-    Ok(SourceFile { name, root: root_node })
+    Ok(SourceFile {
+        name,
+        root: root_node,
+    })
 }
 
-/// The `*.yml` and `*.yaml` files under `folder`, recursively, in name
-/// order. A missing folder has none.
-fn yaml_files(root: &Path, folder: &Path) -> Result<Vec<PathBuf>, ImportError> {
+/// Lists the `*.yml` and `*.yaml` files under `folder`, recursively, in
+/// name order. A missing folder has none.
+fn yaml_files(folder: &Path) -> Result<Vec<PathBuf>, ImportError> {
     let mut found = Vec::new();
     if folder.is_dir() {
-        walk(root, folder, &mut found)?;
+        walk(folder, &mut found)?;
     }
     Ok(found)
 }
 
-fn walk(root: &Path, folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), ImportError> {
-    let read_error = |cause| ImportError::Read { path: folder.to_path_buf(), cause };
+fn walk(folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), ImportError> {
+    let read_error = |cause| ImportError::Read {
+        path: folder.to_path_buf(),
+        cause,
+    };
     let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
         .map_err(read_error)?
         .map(|entry| entry.map(|e| e.path()))
@@ -103,12 +126,14 @@ fn walk(root: &Path, folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), Impo
         .map_err(read_error)?;
     entries.sort();
     for entry in entries {
-        let hidden = entry.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = entry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
         if entry.is_dir() {
-            walk(root, &entry, found)?;
+            walk(&entry, found)?;
         } else if entry.extension().is_some_and(|e| e == "yml" || e == "yaml") {
             found.push(entry);
         }

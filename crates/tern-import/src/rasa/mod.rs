@@ -39,8 +39,8 @@ use crate::report::{Fidelity, Report};
 
 pub(crate) use files::SourceFile;
 
-/// Where an element of the Rasa project is: its file relative to the
-/// project root, and its line.
+/// The location of an element of the Rasa project: its file relative to
+/// the project root, and its line.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Loc {
     pub file: String,
@@ -64,14 +64,29 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn new() -> Ctx {
-        Ctx { report: Report::new("rasa"), ..Ctx::default() }
+        Ctx {
+            report: Report::new("rasa"),
+            ..Ctx::default()
+        }
     }
 
-    pub fn add(&mut self, fidelity: Fidelity, loc: &Loc, what: impl Into<String>, note: impl Into<String>) {
-        self.report.add(fidelity, &loc.file, format!("line {}", loc.line), what, note);
+    pub fn add(
+        &mut self,
+        fidelity: Fidelity,
+        loc: &Loc,
+        what: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        self.report.add(
+            fidelity,
+            &loc.file,
+            format!("line {}", loc.line),
+            what,
+            note,
+        );
     }
 
-    pub fn to_do(&mut self, item: impl Into<String>) {
+    pub fn add_to_do(&mut self, item: impl Into<String>) {
         let item = item.into();
         if !self.report.to_do.contains(&item) {
             self.report.to_do.push(item);
@@ -81,7 +96,7 @@ impl Ctx {
 
 /// Imports the Rasa project in the folder `path`.
 ///
-/// Fails when the folder cannot be read, holds no Rasa files
+/// Fails when the folder cannot be read, contains no Rasa files
 /// ([`ImportError::NotAProject`]) or has a YAML syntax error
 /// ([`ImportError::Invalid`], naming the file and line). Everything else
 /// that cannot be converted is reported, not fatal.
@@ -106,22 +121,37 @@ pub fn import(path: &Path) -> Result<Project, ImportError> {
     Ok(project)
 }
 
-/// A Rasa name as a Tern identifier: ASCII letters, digits and `_`, not
-/// starting with a digit. Other characters become `_`.
+/// Converts a Rasa name into a Tern identifier: ASCII letters, digits and
+/// `_`, not starting with a digit. Other characters become `_`.
 pub(crate) fn identifier(name: &str) -> String {
-    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
     out
 }
 
-/// A Rasa action name as a Tern action name: lowercase ASCII letters,
-/// digits and `_`, at most 100 characters.
+/// Converts a Rasa action name into a Tern action name: lowercase ASCII
+/// letters, digits and `_`, at most 100 characters.
 pub(crate) fn action_name(name: &str) -> String {
     let mut out: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     out.truncate(100);
     if out.is_empty() {
@@ -130,7 +160,8 @@ pub(crate) fn action_name(name: &str) -> String {
     out
 }
 
-/// A readable name from an id: `transfer_money` becomes `transfer money`.
+/// Makes a readable name from an id: `transfer_money` becomes
+/// `transfer money`.
 pub(crate) fn humanize(id: &str) -> String {
     id.replace(['_', '-'], " ").trim().to_string()
 }

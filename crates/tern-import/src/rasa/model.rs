@@ -7,9 +7,9 @@
 
 use serde_json::Value as Json;
 
+use super::Loc;
 use super::text::Text;
 use super::yaml_out::Yaml;
-use super::Loc;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Flow {
@@ -58,19 +58,31 @@ pub(crate) enum Next {
     Goto(Target),
     /// Conditional routes in order, then the fallback. On an action step
     /// the fallback is also taken when the action fails.
-    Branches { branches: Vec<(String, Target)>, otherwise: Option<Target> },
+    Branches {
+        branches: Vec<(String, Target)>,
+        otherwise: Option<Target>,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub(crate) enum StepKind {
     Collect(Box<Collect>),
-    Action { name: String, result_slot: Option<String> },
-    Response { text: Text, buttons: Vec<Button> },
+    Action {
+        name: String,
+        result_slot: Option<String>,
+    },
+    Response {
+        text: Text,
+        buttons: Vec<Button>,
+    },
     Route,
     Call(String),
     Link(String),
     SetSlots(Vec<(String, Json)>),
-    Handoff { reason: Option<String>, message: Option<Text> },
+    Handoff {
+        reason: Option<String>,
+        message: Option<Text>,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -101,7 +113,14 @@ pub(crate) struct Button {
 
 impl Step {
     pub fn new(id: String, kind: StepKind, next: Next, loc: Loc) -> Step {
-        Step { id, kind, next, comments: Vec::new(), utter: None, loc }
+        Step {
+            id,
+            kind,
+            next,
+            comments: Vec::new(),
+            utter: None,
+            loc,
+        }
     }
 
     /// Slots that the step's texts reference.
@@ -114,37 +133,53 @@ impl Step {
                 if let Some(text) = &collect.description {
                     add(text);
                 }
-                if let Some(message) = collect.validation.as_ref().and_then(|v| v.message.as_ref()) {
+                if let Some(message) = collect.validation.as_ref().and_then(|v| v.message.as_ref())
+                {
                     add(message);
                 }
             }
-            StepKind::Handoff { message: Some(text), .. } => add(text),
+            StepKind::Handoff {
+                message: Some(text),
+                ..
+            } => add(text),
             _ => {}
         }
         slots
     }
 
-    /// The slot this step assigns, if any: the collected slot or the
-    /// action's result slot.
+    /// Returns the slots this step assigns: the collected slot, the
+    /// action's result slot or the slots of `set_slots`.
     pub fn assigned_slots(&self) -> Vec<String> {
         match &self.kind {
             StepKind::Collect(collect) => vec![collect.slot.clone()],
-            StepKind::Action { name, result_slot } => vec![result_slot.clone().unwrap_or_else(|| format!("{name}_result"))],
+            StepKind::Action { name, result_slot } => vec![
+                result_slot
+                    .clone()
+                    .unwrap_or_else(|| format!("{name}_result")),
+            ],
             StepKind::SetSlots(values) => values.iter().map(|(slot, _)| slot.clone()).collect(),
             _ => Vec::new(),
         }
     }
 
-    /// Every target the step can go to.
+    /// Returns every target the step can go to.
     pub fn targets(&self) -> Vec<&Target> {
         match &self.next {
             Next::Goto(target) => vec![target],
-            Next::Branches { branches, otherwise } => branches.iter().map(|(_, t)| t).chain(otherwise.iter()).collect(),
+            Next::Branches {
+                branches,
+                otherwise,
+            } => branches
+                .iter()
+                .map(|(_, t)| t)
+                .chain(otherwise.iter())
+                .collect(),
         }
     }
 }
 
-/// The flow as a flow file: `flows: {ID: …}` with a header comment.
+/// Builds the flow file of a flow: `flows: {ID: …}`, with the flow's
+/// comments above its id.
 pub(crate) fn flow_document(flow: &Flow) -> Yaml {
     let mut body = Yaml::map();
     body.push("name", flow.name.as_str().into());
@@ -153,18 +188,36 @@ pub(crate) fn flow_document(flow: &Flow) -> Yaml {
         body.push("guard", guard.as_str().into());
     }
     if !flow.intents.is_empty() {
-        let intents = flow.intents.iter().map(|i| Yaml::map().with("intent", i.as_str().into())).collect();
-        body.push("nlu_trigger", Yaml::map().with("intents", Yaml::Seq(intents)));
+        let intents = flow
+            .intents
+            .iter()
+            .map(|i| Yaml::map().with("intent", i.as_str().into()))
+            .collect();
+        body.push(
+            "nlu_trigger",
+            Yaml::map().with("intents", Yaml::Seq(intents)),
+        );
     }
     if !flow.persisted_slots.is_empty() {
-        body.push("persisted_slots", Yaml::Seq(flow.persisted_slots.iter().map(|s| s.as_str().into()).collect()));
+        body.push(
+            "persisted_slots",
+            Yaml::Seq(
+                flow.persisted_slots
+                    .iter()
+                    .map(|s| s.as_str().into())
+                    .collect(),
+            ),
+        );
     }
     let steps = flow
         .steps
         .iter()
         .enumerate()
         .map(|(index, step)| {
-            let natural = flow.steps.get(index + 1).map_or(Target::End, |s| Target::Step(s.id.clone()));
+            let natural = flow
+                .steps
+                .get(index + 1)
+                .map_or(Target::End, |s| Target::Step(s.id.clone()));
             step_yaml(step, &natural)
         })
         .collect();
@@ -224,10 +277,17 @@ fn step_yaml(step: &Step, natural: &Target) -> Yaml {
     match &step.next {
         Next::Goto(target) if target == natural => {}
         Next::Goto(target) => yaml.push("next", target.as_str().into()),
-        Next::Branches { branches, otherwise } => {
+        Next::Branches {
+            branches,
+            otherwise,
+        } => {
             let items = branches
                 .iter()
-                .map(|(condition, target)| Yaml::map().with("if", condition.as_str().into()).with("then", target.as_str().into()))
+                .map(|(condition, target)| {
+                    Yaml::map()
+                        .with("if", condition.as_str().into())
+                        .with("then", target.as_str().into())
+                })
                 .collect();
             yaml.push("next", Yaml::Seq(items));
             if let Some(target) = otherwise {
@@ -250,7 +310,10 @@ fn collect_fields(yaml: &mut Yaml, collect: &Collect) {
         yaml.push("ask_before_filling", true.into());
     }
     if !collect.options.is_empty() {
-        yaml.push("options", Yaml::Seq(collect.options.iter().map(|o| o.as_str().into()).collect()));
+        yaml.push(
+            "options",
+            Yaml::Seq(collect.options.iter().map(|o| o.as_str().into()).collect()),
+        );
     }
     push_buttons(yaml, &collect.buttons);
     if let Some(validation) = &collect.validation {
@@ -265,7 +328,16 @@ fn collect_fields(yaml: &mut Yaml, collect: &Collect) {
             map.push("max", number(max));
         }
         if !validation.allowed_values.is_empty() {
-            map.push("allowed_values", Yaml::Seq(validation.allowed_values.iter().map(|v| v.as_str().into()).collect()));
+            map.push(
+                "allowed_values",
+                Yaml::Seq(
+                    validation
+                        .allowed_values
+                        .iter()
+                        .map(|v| v.as_str().into())
+                        .collect(),
+                ),
+            );
         }
         if let Some(message) = &validation.message {
             map.push("message", message.to_template().0.into());
@@ -282,13 +354,15 @@ fn push_buttons(yaml: &mut Yaml, buttons: &[Button]) {
         .iter()
         .map(|button| match &button.payload {
             None => button.title.as_str().into(),
-            Some(payload) => Yaml::map().with("title", button.title.as_str().into()).with("payload", payload.as_str().into()),
+            Some(payload) => Yaml::map()
+                .with("title", button.title.as_str().into())
+                .with("payload", payload.as_str().into()),
         })
         .collect();
     yaml.push("buttons", Yaml::Seq(items));
 }
 
-/// A whole number is written without a fraction.
+/// Converts a number for writing, a whole number without a fraction.
 fn number(value: f64) -> Yaml {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         Yaml::Number((value as i64).into())

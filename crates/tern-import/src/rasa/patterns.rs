@@ -2,22 +2,23 @@
 //! responses, mapped to Tern's built-in repair and its engine messages.
 //!
 //! Tern handles cancelling, corrections, interruptions, clarification and
-//! hand-over in the engine. Where a Rasa pattern only changes what the
-//! assistant says, its text becomes an override in `responses.yml`.
+//! hand-over in the engine. Where a Rasa pattern only changes the text
+//! that the assistant sends, that text becomes an override in
+//! `responses.yml`.
 
 use std::collections::HashMap;
 
 use regex::Regex;
 
 use super::domain::Domain;
-use super::flows::{insert_flow, FlowItem};
+use super::flows::{FlowItem, insert_flow};
 use super::model::{Flow, Next, Step, StepKind, Target};
 use super::steps::StepBuilder;
 use super::yaml_in::Node;
 use super::{Ctx, Loc};
 use crate::report::Fidelity;
 
-/// Rasa's default responses and the engine message that says the same.
+/// Rasa's default responses and the engine message with the same role.
 const DEFAULT_RESPONSES: [(&str, &str); 14] = [
     ("utter_flow_cancelled_rasa", "flow_cancelled"),
     ("utter_corrected_previous_input", "slot_corrected"),
@@ -35,12 +36,16 @@ const DEFAULT_RESPONSES: [(&str, &str); 14] = [
     ("utter_float_slot_rejection", "invalid_value"),
 ];
 
-/// The engine message that replaces a Rasa default response.
+/// Returns the engine message that replaces a Rasa default response.
 pub(crate) fn engine_message_for(utter: &str) -> Option<&'static str> {
-    DEFAULT_RESPONSES.iter().find(|(name, _)| *name == utter).map(|(_, key)| *key)
+    DEFAULT_RESPONSES
+        .iter()
+        .find(|(name, _)| *name == utter)
+        .map(|(_, key)| *key)
 }
 
-/// The engine message a pattern's text becomes, or why it has none.
+/// Returns the engine message that a pattern's text becomes, or the reason
+/// why the pattern has no equivalent.
 fn pattern_target(pattern: &str) -> Result<&'static str, &'static str> {
     match pattern {
         "pattern_cancel_flow" => Ok("flow_cancelled"),
@@ -52,12 +57,20 @@ fn pattern_target(pattern: &str) -> Result<&'static str, &'static str> {
         "pattern_clarification" => Ok("clarify"),
         "pattern_internal_error" => Ok("internal_error"),
         "pattern_session_start" => Ok("greeting"),
-        "pattern_search" => Err("Tern has no knowledge-base search; add flows for the questions it should answer"),
-        "pattern_skip_question" => Err("Tern has no skip command; a user who will not answer can cancel the flow"),
-        "pattern_code_change" => Err("Tern has no special handling for flows that change during a conversation"),
+        "pattern_search" => {
+            Err("Tern has no knowledge-base search; add flows for the questions it should answer")
+        }
+        "pattern_skip_question" => {
+            Err("Tern has no skip command; a user who will not answer can cancel the flow")
+        }
+        "pattern_code_change" => {
+            Err("Tern has no special handling for flows that change during a conversation")
+        }
         "pattern_user_silence" => Err("Tern does not detect silence on voice channels"),
         "pattern_repeat_bot_messages" => Err("Tern has no command to repeat the last messages"),
-        "pattern_restart" => Err("Tern has no restart command; the client starts a new conversation instead"),
+        "pattern_restart" => {
+            Err("Tern has no restart command; the client starts a new conversation instead")
+        }
         "pattern_collect_information" => Err("Tern's collect steps ask their questions themselves"),
         "pattern_validate_slot" => Err("use `validation` on collect steps instead"),
         _ => Err("not a Rasa pattern that Tern has an equivalent for"),
@@ -77,16 +90,26 @@ fn placeholders(key: &str) -> &'static [&'static str] {
     }
 }
 
-/// The id of the flow that `pattern_human_handoff` becomes, when the
-/// project defines that pattern.
+/// Returns the Rasa and Tern ids of the flow that `pattern_human_handoff`
+/// becomes, when the project defines that pattern.
 pub(crate) fn handoff_flow_id(patterns: &[&FlowItem]) -> Option<(String, String)> {
     patterns
         .iter()
         .any(|p| p.key.name == "pattern_human_handoff")
-        .then(|| ("pattern_human_handoff".to_string(), "human_handoff".to_string()))
+        .then(|| {
+            (
+                "pattern_human_handoff".to_string(),
+                "human_handoff".to_string(),
+            )
+        })
 }
 
-pub(crate) fn convert(ctx: &mut Ctx, domain: &Domain, patterns: &[&FlowItem], flow_ids: &HashMap<String, String>) {
+pub(crate) fn convert(
+    ctx: &mut Ctx,
+    domain: &Domain,
+    patterns: &[&FlowItem],
+    flow_ids: &HashMap<String, String>,
+) {
     for pattern in patterns {
         let loc = pattern.loc(pattern.key.line);
         let name = pattern.key.name.as_str();
@@ -106,49 +129,75 @@ pub(crate) fn convert(ctx: &mut Ctx, domain: &Domain, patterns: &[&FlowItem], fl
         let texts = pattern_texts(pattern);
         let others: Vec<String> = pattern_other_steps(pattern);
         if !others.is_empty() {
-            notes.push(format!("its other steps ({}) are not converted because the engine does that part itself", others.join(", ")));
+            notes.push(format!(
+                "its other steps ({}) are not converted because the engine does that part itself",
+                others.join(", ")
+            ));
         }
         // The old `pattern_continue_interrupted` only announced the resumed
-        // flow; Tern asks first, so an announcement is `flow_resumed`.
+        // flow. Tern sends a question first, so an announcement maps to
+        // `flow_resumed` instead of `resume_offer`.
         let key = match (key, texts.first()) {
             ("resume_offer", Some((_, false))) => "flow_resumed",
             _ => key,
         };
         let Some((utter, _)) = texts.first() else {
-            notes.push(format!("it sends no response, so Tern keeps its default `{key}` message"));
+            notes.push(format!(
+                "it sends no response, so Tern keeps its default `{key}` message"
+            ));
             ctx.add(Fidelity::Approximate, &loc, what, notes.join("; "));
             continue;
         };
         match set_message(ctx, domain, key, utter) {
             Ok(message_notes) => {
-                notes.insert(0, format!("its response `{utter}` becomes the engine message `{key}` in responses.yml"));
+                notes.insert(
+                    0,
+                    format!(
+                        "its response `{utter}` becomes the engine message `{key}` in responses.yml"
+                    ),
+                );
                 notes.extend(message_notes);
             }
-            Err(reason) => notes.insert(0, format!("Tern keeps its default `{key}` message: {reason}")),
+            Err(reason) => notes.insert(
+                0,
+                format!("Tern keeps its default `{key}` message: {reason}"),
+            ),
         }
         notes.push(pattern_difference(name).to_string());
         ctx.add(Fidelity::Approximate, &loc, what, notes.join("; "));
     }
 }
 
-/// How Tern's built-in behaviour differs from the pattern's.
+/// Describes how Tern's built-in behaviour differs from the pattern's.
 fn pattern_difference(pattern: &str) -> &'static str {
     match pattern {
         "pattern_cancel_flow" => "Tern cancels the active flow and clears the slots it set",
         "pattern_completed" => "Tern sends it after the last running flow completes",
-        "pattern_chitchat" => "Tern sends this fixed text for requests outside every flow instead of a generated reply",
-        "pattern_cannot_handle" => "Tern sends it when a message has no effect and repeats the open question",
-        "pattern_correction" => "Tern stores the new value and goes back to the corrected question's step",
-        "pattern_continue_interrupted" => "Tern asks whether to continue the paused flow, with Yes and No buttons",
+        "pattern_chitchat" => {
+            "Tern sends this fixed text for requests outside every flow instead of a generated reply"
+        }
+        "pattern_cannot_handle" => {
+            "Tern sends it when a message has no effect and repeats the open question"
+        }
+        "pattern_correction" => {
+            "Tern stores the new value and goes back to the corrected question's step"
+        }
+        "pattern_continue_interrupted" => {
+            "Tern asks whether to continue the paused flow, with Yes and No buttons"
+        }
         "pattern_clarification" => "Tern lists the flow names as buttons",
-        "pattern_internal_error" => "Tern sends it when an action fails without `else` or the flows fail at run time",
-        "pattern_session_start" => "Tern sends the greeting when the user greets, not when a session starts",
+        "pattern_internal_error" => {
+            "Tern sends it when an action fails without `else` or the flows fail at run time"
+        }
+        "pattern_session_start" => {
+            "Tern sends the greeting when the user greets, not when a session starts"
+        }
         _ => "",
     }
 }
 
-/// The responses a pattern sends, in step order, and for each whether it
-/// is a question (`true`, from a collect step) or a statement.
+/// Lists the responses a pattern sends, in step order, each with whether
+/// it is a question (`true`, from a collect step) or a statement.
 fn pattern_texts(pattern: &FlowItem) -> Vec<(String, bool)> {
     let mut texts = Vec::new();
     for step in all_steps(pattern) {
@@ -158,7 +207,10 @@ fn pattern_texts(pattern: &FlowItem) -> Vec<(String, bool)> {
             texts.push((action, false));
         }
         if let Some(slot) = step.get("collect").and_then(Node::scalar_text) {
-            let utter = step.get("utter").and_then(Node::scalar_text).unwrap_or_else(|| format!("utter_ask_{slot}"));
+            let utter = step
+                .get("utter")
+                .and_then(Node::scalar_text)
+                .unwrap_or_else(|| format!("utter_ask_{slot}"));
             texts.push((utter, true));
         }
     }
@@ -202,9 +254,16 @@ fn all_steps(pattern: &FlowItem) -> Vec<&Node> {
 
 /// Stores the text of the response `utter` as the engine message `key`.
 /// Returns notes on what changed, or why the text cannot be used.
-fn set_message(ctx: &mut Ctx, domain: &Domain, key: &'static str, utter: &str) -> Result<Vec<String>, String> {
+fn set_message(
+    ctx: &mut Ctx,
+    domain: &Domain,
+    key: &'static str,
+    utter: &str,
+) -> Result<Vec<String>, String> {
     let Some(response) = domain.responses.get(utter) else {
-        return Err(format!("`{utter}` is a Rasa default response that the project does not define"));
+        return Err(format!(
+            "`{utter}` is a Rasa default response that the project does not define"
+        ));
     };
     let Some(source) = response.variations.iter().find_map(|v| v.text.clone()) else {
         return Err(format!("`{utter}` has no text"));
@@ -229,12 +288,19 @@ pub(crate) fn engine_text(source: &str, key: &str) -> Result<(String, Vec<String
     if source.contains("{%") {
         return Err("the text uses Jinja statements, which engine messages cannot express".into());
     }
-    let variable = Regex::new(r"\{\{\s*([^}]*?)\s*\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}").expect("valid regex");
+    let variable =
+        Regex::new(r"\{\{\s*([^}]*?)\s*\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}").expect("valid regex");
     let supported = placeholders(key);
     let mut notes = Vec::new();
     let text = variable.replace_all(source, |captures: &regex::Captures| {
-        let name = captures.get(1).or_else(|| captures.get(2)).map_or("", |m| m.as_str());
-        let placeholder = if name.contains("flow_name") || name.contains("canceled_name") || name.ends_with("current_flow") {
+        let name = captures
+            .get(1)
+            .or_else(|| captures.get(2))
+            .map_or("", |m| m.as_str());
+        let placeholder = if name.contains("flow_name")
+            || name.contains("canceled_name")
+            || name.ends_with("current_flow")
+        {
             Some("flow")
         } else if name.contains("names") || name.contains("clarification_options") {
             Some("flows")
@@ -244,7 +310,10 @@ pub(crate) fn engine_text(source: &str, key: &str) -> Result<(String, Vec<String
         match placeholder {
             Some(placeholder) if supported.contains(&placeholder) => format!("{{{placeholder}}}"),
             _ => {
-                notes.push(format!("`{}` has no Tern placeholder in `{key}` and is removed", captures.get(0).map_or("", |m| m.as_str())));
+                notes.push(format!(
+                    "`{}` has no Tern placeholder in `{key}` and is removed",
+                    captures.get(0).map_or("", |m| m.as_str())
+                ));
                 String::new()
             }
         }
@@ -261,7 +330,12 @@ pub(crate) fn engine_text(source: &str, key: &str) -> Result<(String, Vec<String
 
 /// `pattern_human_handoff` becomes the flow `human_handoff`: its steps,
 /// then a `handoff` step where the pattern ended.
-fn convert_handoff(ctx: &mut Ctx, domain: &Domain, pattern: &FlowItem, flow_ids: &HashMap<String, String>) {
+fn convert_handoff(
+    ctx: &mut Ctx,
+    domain: &Domain,
+    pattern: &FlowItem,
+    flow_ids: &HashMap<String, String>,
+) {
     let loc = pattern.loc(pattern.key.line);
     let id = "human_handoff";
     let mut flow = Flow {
@@ -276,9 +350,13 @@ fn convert_handoff(ctx: &mut Ctx, domain: &Domain, pattern: &FlowItem, flow_ids:
         guard: None,
         persisted_slots: Vec::new(),
         steps: Vec::new(),
-        comments: vec![format!("Imported from the Rasa pattern `pattern_human_handoff` ({}, line {}).", pattern.file, pattern.key.line)],
+        comments: vec![format!(
+            "Imported from the Rasa pattern `pattern_human_handoff` ({}, line {}).",
+            pattern.file, pattern.key.line
+        )],
         loc: loc.clone(),
     };
+
     if let Some(steps) = pattern.node.get("steps").filter(|s| !s.items().is_empty()) {
         let mut builder = StepBuilder::new(ctx, domain, &pattern.file, id, flow_ids);
         builder.build(steps);
@@ -288,12 +366,29 @@ fn convert_handoff(ctx: &mut Ctx, domain: &Domain, pattern: &FlowItem, flow_ids:
     for step in &mut flow.steps {
         retarget_end(step, &hand_over);
     }
-    let mut step = Step::new(hand_over, StepKind::Handoff { reason: None, message: None }, Next::Goto(Target::End), loc.clone());
-    step.comments.push("Added by the importer: Tern hands the conversation to a person here.".into());
+    let mut step = Step::new(
+        hand_over,
+        StepKind::Handoff {
+            reason: None,
+            message: None,
+        },
+        Next::Goto(Target::End),
+        loc.clone(),
+    );
+    step.comments
+        .push("Added by the importer: Tern hands the conversation to a person here.".into());
     flow.steps.push(step);
+
     let note = "converted to flows/human_handoff.yml, which ends with a `handoff` step; Tern also hands over on its own `handoff` command, so review whether the pattern's messages still fit (a pattern that says hand-over is unavailable now really hands over)";
-    ctx.add(Fidelity::Approximate, &loc, "pattern `pattern_human_handoff`", note);
-    ctx.to_do("Review flows/human_handoff.yml: Tern hands the conversation to a person at its end.");
+    ctx.add(
+        Fidelity::Approximate,
+        &loc,
+        "pattern `pattern_human_handoff`",
+        note,
+    );
+    ctx.add_to_do(
+        "Review flows/human_handoff.yml: Tern hands the conversation to a person at its end.",
+    );
     insert_flow(ctx, flow, &loc);
 }
 
@@ -305,7 +400,10 @@ fn retarget_end(step: &mut Step, to: &str) {
     };
     match &mut step.next {
         Next::Goto(target) => replace(target),
-        Next::Branches { branches, otherwise } => {
+        Next::Branches {
+            branches,
+            otherwise,
+        } => {
             branches.iter_mut().for_each(|(_, target)| replace(target));
             if let Some(target) = otherwise {
                 replace(target);
@@ -318,7 +416,9 @@ fn retarget_end(step: &mut Step, to: &str) {
 /// such as `utter_can_do_something_else`, to their engine messages.
 pub(crate) fn report_default_responses(ctx: &mut Ctx, domain: &Domain) {
     for (utter, key) in DEFAULT_RESPONSES {
-        let Some(response) = domain.responses.get(utter) else { continue };
+        let Some(response) = domain.responses.get(utter) else {
+            continue;
+        };
         let loc: Loc = response.loc.clone();
         let what = format!("default response `{utter}`");
         if ctx.messages.contains_key(key) {
@@ -333,7 +433,12 @@ pub(crate) fn report_default_responses(ctx: &mut Ctx, domain: &Domain) {
                 }
                 ctx.add(Fidelity::Approximate, &loc, what, note);
             }
-            Err(reason) => ctx.add(Fidelity::Unmapped, &loc, what, format!("{reason}; Tern keeps its default `{key}` message")),
+            Err(reason) => ctx.add(
+                Fidelity::Unmapped,
+                &loc,
+                what,
+                format!("{reason}; Tern keeps its default `{key}` message"),
+            ),
         }
     }
 }
@@ -344,16 +449,28 @@ mod tests {
 
     #[test]
     fn context_variables_become_placeholders() {
-        let (text, notes) = engine_text("Okay, stopping {{ context.canceled_name }}.", "flow_cancelled").unwrap();
+        let (text, notes) = engine_text(
+            "Okay, stopping {{ context.canceled_name }}.",
+            "flow_cancelled",
+        )
+        .unwrap();
         assert_eq!(text, "Okay, stopping {flow}.");
         assert!(notes.is_empty());
-        let (text, _) = engine_text("Let's continue with the previous topic {flow_name}.", "flow_resumed").unwrap();
+        let (text, _) = engine_text(
+            "Let's continue with the previous topic {flow_name}.",
+            "flow_resumed",
+        )
+        .unwrap();
         assert_eq!(text, "Let's continue with the previous topic {flow}.");
     }
 
     #[test]
     fn unsupported_variables_are_removed() {
-        let (text, notes) = engine_text("Updated {{ context.corrected_slots }} for you.", "slot_corrected").unwrap();
+        let (text, notes) = engine_text(
+            "Updated {{ context.corrected_slots }} for you.",
+            "slot_corrected",
+        )
+        .unwrap();
         assert_eq!(text, "Updated for you.");
         assert_eq!(notes.len(), 1);
         assert!(engine_text("{% if x %}a{% endif %}", "anything_else").is_err());
@@ -364,12 +481,21 @@ mod tests {
         assert_eq!(pattern_target("pattern_cancel_flow"), Ok("flow_cancelled"));
         assert_eq!(pattern_target("pattern_completed"), Ok("anything_else"));
         assert_eq!(pattern_target("pattern_chitchat"), Ok("out_of_scope"));
-        assert_eq!(pattern_target("pattern_cannot_handle"), Ok("not_understood"));
+        assert_eq!(
+            pattern_target("pattern_cannot_handle"),
+            Ok("not_understood")
+        );
         assert_eq!(pattern_target("pattern_correction"), Ok("slot_corrected"));
-        assert_eq!(pattern_target("pattern_continue_interrupted"), Ok("resume_offer"));
+        assert_eq!(
+            pattern_target("pattern_continue_interrupted"),
+            Ok("resume_offer")
+        );
         assert_eq!(pattern_target("pattern_clarification"), Ok("clarify"));
         assert!(pattern_target("pattern_search").is_err());
-        assert_eq!(engine_message_for("utter_flow_cancelled_rasa"), Some("flow_cancelled"));
+        assert_eq!(
+            engine_message_for("utter_flow_cancelled_rasa"),
+            Some("flow_cancelled")
+        );
         assert_eq!(engine_message_for("utter_greet"), None);
     }
 }

@@ -3,11 +3,11 @@
 
 use serde_json::Value as Json;
 
+use super::Ctx;
 use super::domain::{Domain, RasaButton, Response, Variation};
 use super::identifier;
 use super::model::Button;
 use super::text::Text;
-use super::Ctx;
 use crate::report::Fidelity;
 
 /// A response as Tern sends it, with what was lost on the way.
@@ -18,19 +18,22 @@ pub(crate) struct Converted {
     pub notes: Vec<String>,
 }
 
-/// What a button sends when pressed.
+/// The message or command a button sends when pressed.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Payload {
     /// `/SetSlots(name=value, …)`: sets slots directly.
     SetSlots(Vec<(String, Json)>),
     /// `/intent` or `/intent{"entity": "value"}`: a classic intent with
     /// entities.
-    Intent { name: String, entities: Vec<(String, Json)> },
+    Intent {
+        name: String,
+        entities: Vec<(String, Json)>,
+    },
     /// Any other text, sent as the user's message.
     Text(String),
 }
 
-/// The variation Tern sends: the first one without a channel or a
+/// Picks the variation Tern sends: the first one without a channel or a
 /// condition, else the first one.
 fn chosen_variation(response: &Response) -> Option<&Variation> {
     response
@@ -48,11 +51,18 @@ pub(crate) fn convert(domain: &Domain, name: &str) -> Option<Converted> {
     let mut notes = Vec::new();
     let Some(variation) = chosen_variation(response) else {
         notes.push("the response has no variations".to_string());
-        return Some(Converted { text: Text::default(), buttons: Vec::new(), notes });
+        return Some(Converted {
+            text: Text::default(),
+            buttons: Vec::new(),
+            notes,
+        });
     };
+
     let count = response.variations.len();
     if count > 1 {
-        notes.push(format!("Rasa picks one of {count} variations; Tern always sends this one"));
+        notes.push(format!(
+            "Rasa picks one of {count} variations; Tern always sends this one"
+        ));
     }
     let conditional = response.variations.iter().filter(|v| v.conditional).count();
     if conditional > 0 {
@@ -64,19 +74,28 @@ pub(crate) fn convert(domain: &Domain, name: &str) -> Option<Converted> {
         notes.push("channel-specific variations are dropped".to_string());
     }
     if variation.rephrase {
-        notes.push("Rasa rephrases this response with an LLM; Tern sends it as written".to_string());
+        notes
+            .push("Rasa rephrases this response with an LLM; Tern sends it as written".to_string());
     }
     for key in &variation.unsupported {
         notes.push(format!("`{key}` is not supported and is dropped"));
     }
+
     let source = variation.text.clone().unwrap_or_default();
     if variation.text.is_none() {
         notes.push("the response has no text".to_string());
     }
-    let slot_name = |placeholder: &str| domain.slots.contains_key(placeholder).then(|| identifier(placeholder));
+    let slot_name = |placeholder: &str| {
+        domain
+            .slots
+            .contains_key(placeholder)
+            .then(|| identifier(placeholder))
+    };
     let (text, text_notes) = Text::parse(&source, &slot_name);
     for placeholder in text_notes.unknown_placeholders {
-        notes.push(format!("`{{{placeholder}}}` names no slot and is sent as written"));
+        notes.push(format!(
+            "`{{{placeholder}}}` names no slot and is sent as written"
+        ));
     }
     if text_notes.jinja {
         notes.push("Jinja template syntax is not supported and is sent as written".to_string());
@@ -84,29 +103,52 @@ pub(crate) fn convert(domain: &Domain, name: &str) -> Option<Converted> {
     if text.to_template().1 {
         notes.push("a space was added next to a slot reference, because Tern's templates have no delimiters".to_string());
     }
-    let buttons = variation.buttons.iter().map(|b| convert_button(b, &mut notes)).collect();
-    Some(Converted { text, buttons, notes })
+    let buttons = variation
+        .buttons
+        .iter()
+        .map(|b| convert_button(b, &mut notes))
+        .collect();
+    Some(Converted {
+        text,
+        buttons,
+        notes,
+    })
 }
 
 fn convert_button(button: &RasaButton, notes: &mut Vec<String>) -> Button {
     match button.payload.as_deref() {
-        None => Button { title: button.title.clone(), payload: None },
-        Some(payload) if payload == button.title => Button { title: button.title.clone(), payload: None },
+        None => Button {
+            title: button.title.clone(),
+            payload: None,
+        },
+        Some(payload) if payload == button.title => Button {
+            title: button.title.clone(),
+            payload: None,
+        },
         Some(payload) if payload.starts_with('/') => {
             notes.push(format!(
                 "button `{}`: the payload `{payload}` is dropped, so the button sends its title and the understanding layer interprets it",
                 button.title
             ));
-            Button { title: button.title.clone(), payload: None }
+            Button {
+                title: button.title.clone(),
+                payload: None,
+            }
         }
-        Some(payload) => Button { title: button.title.clone(), payload: Some(payload.to_string()) },
+        Some(payload) => Button {
+            title: button.title.clone(),
+            payload: Some(payload.to_string()),
+        },
     }
 }
 
 /// Reads a button payload.
 pub(crate) fn parse_payload(payload: &str) -> Payload {
     let trimmed = payload.trim();
-    if let Some(inner) = trimmed.strip_prefix("/SetSlots(").and_then(|rest| rest.strip_suffix(')')) {
+    if let Some(inner) = trimmed
+        .strip_prefix("/SetSlots(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
         let values = inner
             .split(',')
             .filter_map(|pair| pair.split_once('='))
@@ -122,13 +164,16 @@ pub(crate) fn parse_payload(payload: &str) -> Payload {
         let entities = serde_json::from_str::<serde_json::Map<String, Json>>(entities)
             .map(|map| map.into_iter().collect())
             .unwrap_or_default();
-        return Payload::Intent { name: name.trim().to_string(), entities };
+        return Payload::Intent {
+            name: name.trim().to_string(),
+            entities,
+        };
     }
     Payload::Text(trimmed.to_string())
 }
 
-/// A value written in a `/SetSlots` payload: `true`, `false`, `null`,
-/// numbers and quoted or bare text.
+/// Reads a value written in a `/SetSlots` payload: `true`, `false`,
+/// `null`, numbers and quoted or bare text.
 fn scalar_value(text: &str) -> Json {
     match text {
         "true" | "True" => Json::Bool(true),
@@ -138,7 +183,11 @@ fn scalar_value(text: &str) -> Json {
             if let Ok(number) = text.parse::<i64>() {
                 return Json::from(number);
             }
-            if let Some(number) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+            if let Some(number) = text
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+            {
                 return Json::Number(number);
             }
             let unquoted = text.trim_matches(|c| c == '"' || c == '\'');
@@ -157,14 +206,31 @@ pub(crate) fn report(ctx: &mut Ctx, domain: &Domain) {
             } else {
                 "not used by any converted flow, so not imported"
             };
-            ctx.add(Fidelity::Unmapped, &response.loc, format!("response `{name}`"), note);
+            ctx.add(
+                Fidelity::Unmapped,
+                &response.loc,
+                format!("response `{name}`"),
+                note,
+            );
             continue;
         }
-        let Some(converted) = convert(domain, name) else { continue };
+        let Some(converted) = convert(domain, name) else {
+            continue;
+        };
         if converted.notes.is_empty() {
-            ctx.add(Fidelity::Mapped, &response.loc, format!("response `{name}`"), "converted without changes");
+            ctx.add(
+                Fidelity::Mapped,
+                &response.loc,
+                format!("response `{name}`"),
+                "converted without changes",
+            );
         } else {
-            ctx.add(Fidelity::Approximate, &response.loc, format!("response `{name}`"), converted.notes.join("; "));
+            ctx.add(
+                Fidelity::Approximate,
+                &response.loc,
+                format!("response `{name}`"),
+                converted.notes.join("; "),
+            );
         }
     }
 }
@@ -182,13 +248,25 @@ mod tests {
         );
         assert_eq!(
             parse_payload("/SetSlots(a=3, b=two words)"),
-            Payload::SetSlots(vec![("a".into(), json!(3)), ("b".into(), json!("two words"))])
+            Payload::SetSlots(vec![
+                ("a".into(), json!(3)),
+                ("b".into(), json!("two words"))
+            ])
         );
         assert_eq!(
             parse_payload("/inform{\"cuisine\": \"thai\"}"),
-            Payload::Intent { name: "inform".into(), entities: vec![("cuisine".into(), json!("thai"))] }
+            Payload::Intent {
+                name: "inform".into(),
+                entities: vec![("cuisine".into(), json!("thai"))]
+            }
         );
-        assert_eq!(parse_payload("/affirm"), Payload::Intent { name: "affirm".into(), entities: vec![] });
+        assert_eq!(
+            parse_payload("/affirm"),
+            Payload::Intent {
+                name: "affirm".into(),
+                entities: vec![]
+            }
+        );
         assert_eq!(parse_payload("hello"), Payload::Text("hello".into()));
     }
 }

@@ -15,7 +15,7 @@ pub(crate) enum Piece {
     Slot(String),
 }
 
-/// What [`Text::parse`] changed beyond the placeholder syntax.
+/// Changes that [`Text::parse`] made beyond the placeholder syntax.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct TextNotes {
     /// `{name}` placeholders that name no slot; they stay as written.
@@ -27,13 +27,18 @@ pub(crate) struct TextNotes {
 
 impl Text {
     pub fn literal(text: impl Into<String>) -> Text {
-        Text { pieces: vec![Piece::Literal(text.into())] }
+        Text {
+            pieces: vec![Piece::Literal(text.into())],
+        }
     }
 
     /// Parses a Rasa response text. `slot_name` maps a placeholder name to
     /// the Tern slot name, or `None` when the name is not a slot.
     pub fn parse(source: &str, slot_name: &dyn Fn(&str) -> Option<String>) -> (Text, TextNotes) {
-        let mut notes = TextNotes { jinja: source.contains("{{") || source.contains("{%"), ..TextNotes::default() };
+        let mut notes = TextNotes {
+            jinja: source.contains("{{") || source.contains("{%"),
+            ..TextNotes::default()
+        };
         let mut pieces = Vec::new();
         let mut literal = String::new();
         let mut rest = source;
@@ -82,11 +87,14 @@ impl Text {
     }
 
     pub fn is_blank(&self) -> bool {
-        self.pieces.iter().all(|p| matches!(p, Piece::Literal(text) if text.trim().is_empty()))
+        self.pieces
+            .iter()
+            .all(|p| matches!(p, Piece::Literal(text) if text.trim().is_empty()))
     }
 
-    /// The text without references to the slots in `dropped`. Brackets
-    /// that only held a dropped reference and doubled spaces go too.
+    /// Returns the text without references to the slots in `dropped`.
+    /// Brackets that only contained a dropped reference and doubled spaces
+    /// are removed too.
     pub fn without(&self, dropped: &HashSet<String>) -> Text {
         let mut pieces: Vec<Piece> = Vec::new();
         let mut removed_after_open = false;
@@ -126,10 +134,11 @@ impl Text {
         Text { pieces }
     }
 
-    /// The text as a Tern template. A space is put between a reference and
-    /// an adjacent letter, digit, `_` or `.`, because the template language
-    /// has no delimiters: `{amount}USD` would otherwise read as the slot
-    /// `amountUSD`. Returns the template and whether such a space was added.
+    /// Renders the text as a Tern template. A space is put between a
+    /// reference and an adjacent letter, digit, `_` or `.`, because the
+    /// template language has no delimiters: `{amount}USD` would otherwise
+    /// read as the slot `amountUSD`. Returns the template and whether such a
+    /// space was added.
     pub fn to_template(&self) -> (String, bool) {
         let mut out = String::new();
         let mut spaced = false;
@@ -138,7 +147,10 @@ impl Text {
                 Piece::Literal(text) => {
                     let glued = index > 0
                         && matches!(self.pieces[index - 1], Piece::Slot(_))
-                        && text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+                        && text
+                            .chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
                     if glued {
                         out.push(' ');
                         spaced = true;
@@ -146,8 +158,14 @@ impl Text {
                     out.push_str(text);
                 }
                 Piece::Slot(name) => {
-                    let glued = out.chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-                        || matches!(index.checked_sub(1).map(|i| &self.pieces[i]), Some(Piece::Slot(_)));
+                    let glued = out
+                        .chars()
+                        .last()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                        || matches!(
+                            index.checked_sub(1).map(|i| &self.pieces[i]),
+                            Some(Piece::Slot(_))
+                        );
                     if glued {
                         out.push(' ');
                         spaced = true;
@@ -160,8 +178,8 @@ impl Text {
         (out, spaced)
     }
 
-    /// A regular expression that matches the rendered message whatever the
-    /// slot values are.
+    /// Builds a regular expression that matches the rendered message
+    /// whatever the slot values are.
     pub fn to_regex(&self) -> String {
         let (template, _) = self.to_template();
         let reference = regex::Regex::new(r"slots\.[A-Za-z_][A-Za-z0-9_]*").expect("valid regex");
@@ -180,7 +198,9 @@ impl Text {
 
 fn is_placeholder_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -200,22 +220,34 @@ mod tests {
     use super::*;
 
     fn known(name: &str) -> Option<String> {
-        ["amount", "recipient", "handle", "name"].contains(&name).then(|| name.to_string())
+        ["amount", "recipient", "handle", "name"]
+            .contains(&name)
+            .then(|| name.to_string())
     }
 
     #[test]
     fn placeholders_become_references() {
-        let (text, notes) = Text::parse("All done. ${amount} has been sent to {recipient}.", &known);
-        assert_eq!(text.to_template().0, "All done. $slots.amount has been sent to slots.recipient.");
+        let (text, notes) =
+            Text::parse("All done. ${amount} has been sent to {recipient}.", &known);
+        assert_eq!(
+            text.to_template().0,
+            "All done. $slots.amount has been sent to slots.recipient."
+        );
         assert_eq!(notes, TextNotes::default());
     }
 
     #[test]
     fn glued_placeholders_get_a_space() {
         let (text, _) = Text::parse("{amount}USD x{name}", &known);
-        assert_eq!(text.to_template(), ("slots.amount USD x slots.name".to_string(), true));
+        assert_eq!(
+            text.to_template(),
+            ("slots.amount USD x slots.name".to_string(), true)
+        );
         let (text, _) = Text::parse("{name}({handle})", &known);
-        assert_eq!(text.to_template(), ("slots.name(slots.handle)".to_string(), false));
+        assert_eq!(
+            text.to_template(),
+            ("slots.name(slots.handle)".to_string(), false)
+        );
     }
 
     #[test]
@@ -230,7 +262,10 @@ mod tests {
     fn dropped_reference_takes_its_brackets() {
         let (text, _) = Text::parse("Removed {handle}({name}) from your contacts.", &known);
         let dropped = HashSet::from(["name".to_string()]);
-        assert_eq!(text.without(&dropped).to_template().0, "Removed slots.handle from your contacts.");
+        assert_eq!(
+            text.without(&dropped).to_template().0,
+            "Removed slots.handle from your contacts."
+        );
         let (text, _) = Text::parse("Thanks {name}, bye", &known);
         assert_eq!(text.without(&dropped).to_template().0, "Thanks, bye");
     }

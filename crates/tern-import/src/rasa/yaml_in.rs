@@ -4,8 +4,8 @@
 use std::fmt;
 use std::path::Path;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 use serde_saphyr::Spanned;
 
@@ -38,10 +38,13 @@ pub(crate) struct Key {
 
 impl Node {
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries().iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
+        self.entries()
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| v)
     }
 
-    /// The entries of a mapping; empty for anything else.
+    /// Returns the entries of a mapping, or none for any other value.
     pub fn entries(&self) -> &[(Key, Node)] {
         match &self.value {
             Value::Map(entries) => entries,
@@ -49,7 +52,7 @@ impl Node {
         }
     }
 
-    /// The items of a sequence; empty for anything else.
+    /// Returns the items of a sequence, or none for any other value.
     pub fn items(&self) -> &[Node] {
         match &self.value {
             Value::Seq(items) => items,
@@ -83,8 +86,9 @@ impl Node {
         }
     }
 
-    /// A scalar as text: strings as they are, numbers and booleans in their
-    /// usual spelling. `None` for null, sequences and mappings.
+    /// Returns a scalar as text: strings as they are, numbers and booleans
+    /// in their usual spelling. Returns `None` for null, sequences and
+    /// mappings.
     pub fn scalar_text(&self) -> Option<String> {
         match &self.value {
             Value::String(text) => Some(text.clone()),
@@ -94,7 +98,7 @@ impl Node {
         }
     }
 
-    /// The value as JSON, dropping the lines.
+    /// Converts the value to JSON, dropping the lines.
     pub fn to_json(&self) -> Json {
         match &self.value {
             Value::Null => Json::Null,
@@ -102,13 +106,16 @@ impl Node {
             Value::Number(number) => Json::Number(number.clone()),
             Value::String(text) => Json::String(text.clone()),
             Value::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => {
-                Json::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
-            }
+            Value::Map(entries) => Json::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 
-    /// A short name of the value's YAML type, for messages.
+    /// Returns a short name of the value's YAML type, for messages.
     pub fn kind(&self) -> &'static str {
         match &self.value {
             Value::Null => "null",
@@ -125,14 +132,22 @@ impl Node {
 /// naming `relative` and the line and column of the error.
 pub(crate) fn parse(relative: &Path, text: &str) -> Result<Node, ImportError> {
     if text.trim().is_empty() {
-        return Ok(Node { value: Value::Null, line: 1 });
+        return Ok(Node {
+            value: Value::Null,
+            line: 1,
+        });
     }
     serde_saphyr::from_str_with_options::<Node>(text, tern_flow::yaml::options()).map_err(|error| {
         let location = error
             .location()
             .map(|l| format!("line {} column {}", l.line(), l.column()))
             .unwrap_or_default();
-        let first = error.to_string().lines().next().unwrap_or_default().to_string();
+        let first = error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let message = strip_location_prefix(&first);
         ImportError::invalid(relative, location, format!("invalid YAML: {message}"))
     })
@@ -153,7 +168,10 @@ fn strip_location_prefix(message: &str) -> &str {
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<Value>::deserialize(deserializer)?;
-        Ok(Node { value: spanned.value, line: spanned.referenced.line() as u32 })
+        Ok(Node {
+            value: spanned.value,
+            line: spanned.referenced.line() as u32,
+        })
     }
 }
 
@@ -171,7 +189,9 @@ impl<'de> Deserialize<'de> for KeyText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         let node = Node { value, line: 0 };
-        Ok(KeyText(node.scalar_text().unwrap_or_else(|| "null".to_string())))
+        Ok(KeyText(
+            node.scalar_text().unwrap_or_else(|| "null".to_string()),
+        ))
     }
 }
 
@@ -198,7 +218,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value, E> {
         // NaN and infinities have no JSON number; keep their spelling.
-        Ok(serde_json::Number::from_f64(value).map_or_else(|| Value::String(value.to_string()), Value::Number))
+        Ok(serde_json::Number::from_f64(value)
+            .map_or_else(|| Value::String(value.to_string()), Value::Number))
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Value, E> {
@@ -233,7 +254,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
             let value: Node = map.next_value()?;
-            let key = Key { name: key.value.0, line: key.referenced.line() as u32 };
+            let key = Key {
+                name: key.value.0,
+                line: key.referenced.line() as u32,
+            };
             entries.push((key, value));
         }
         Ok(Value::Map(entries))
@@ -265,7 +289,8 @@ mod tests {
 
     #[test]
     fn syntax_error_names_file_and_line() {
-        let error = parse(Path::new("data/flows.yml"), "flows:\n  a: [1,\n  b: c: d\n").unwrap_err();
+        let error =
+            parse(Path::new("data/flows.yml"), "flows:\n  a: [1,\n  b: c: d\n").unwrap_err();
         let message = error.to_string();
         assert!(message.contains("data/flows.yml"), "{message}");
         assert!(message.contains("line 3"), "{message}");

@@ -1,9 +1,9 @@
 //! Writing the generated files as block-style YAML with comments.
 //!
-//! The importer writes its own YAML instead of serializing structs, so
-//! that the files read like hand-written flows (fields in their usual
-//! order, plain scalars where safe) and can carry comments, such as the
-//! Rasa training examples kept above a flow.
+//! The importer writes its own YAML instead of serializing structs. The
+//! files then read like hand-written flows, with fields in their usual
+//! order and plain scalars where safe. They can also carry comments, such
+//! as the Rasa training examples kept above a flow.
 
 use std::fmt::Write as _;
 
@@ -45,7 +45,11 @@ impl Yaml {
 
     pub fn push_commented(&mut self, key: impl Into<String>, value: Yaml, comments: Vec<String>) {
         if let Yaml::Map(entries) = self {
-            entries.push(Entry { key: key.into(), value, comments });
+            entries.push(Entry {
+                key: key.into(),
+                value,
+                comments,
+            });
         }
     }
 
@@ -65,23 +69,13 @@ impl Yaml {
             Json::Object(entries) => Yaml::Map(
                 entries
                     .iter()
-                    .map(|(k, v)| Entry { key: k.clone(), value: Yaml::from_json(v), comments: Vec::new() })
+                    .map(|(k, v)| Entry {
+                        key: k.clone(),
+                        value: Yaml::from_json(v),
+                        comments: Vec::new(),
+                    })
                     .collect(),
             ),
-        }
-    }
-
-    /// The tree as JSON, dropping comments; used to check that written
-    /// files read back unchanged.
-    #[cfg(test)]
-    pub fn to_json(&self) -> Json {
-        match self {
-            Yaml::Null => Json::Null,
-            Yaml::Bool(flag) => Json::Bool(*flag),
-            Yaml::Number(number) => Json::Number(number.clone()),
-            Yaml::String(text) => Json::String(text.clone()),
-            Yaml::Seq(items) => Json::Array(items.iter().map(Yaml::to_json).collect()),
-            Yaml::Map(entries) => Json::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect()),
         }
     }
 }
@@ -189,7 +183,11 @@ fn write_items(out: &mut String, items: &[Yaml], indent: usize) {
 }
 
 fn key(name: &str) -> String {
-    if is_plain_safe(name) { name.to_string() } else { quoted(name) }
+    if is_plain_safe(name) {
+        name.to_string()
+    } else {
+        quoted(name)
+    }
 }
 
 fn scalar(value: &Yaml) -> String {
@@ -204,14 +202,15 @@ fn scalar(value: &Yaml) -> String {
     }
 }
 
-/// A double-quoted scalar. JSON's string escapes are all valid in YAML's
-/// double-quoted style.
+/// Writes a double-quoted scalar. JSON's string escapes are all valid in
+/// YAML's double-quoted style.
 fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| format!("\"{}\"", text.replace('"', "\\\"")))
 }
 
-/// Whether `text` reads back as the same string when written unquoted.
-/// Deliberately strict: anything unusual is quoted.
+/// Returns whether `text` reads back as the same string when written
+/// unquoted. The check is deliberately strict, so anything unusual is
+/// quoted.
 fn is_plain_safe(text: &str) -> bool {
     let Some(first) = text.chars().next() else {
         return false;
@@ -226,7 +225,9 @@ fn is_plain_safe(text: &str) -> bool {
     if !text.chars().all(allowed) {
         return false;
     }
-    const RESERVED: [&str; 11] = ["true", "false", "null", "yes", "no", "on", "off", "y", "n", "nan", "inf"];
+    const RESERVED: [&str; 11] = [
+        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "nan", "inf",
+    ];
     !RESERVED.contains(&text.to_ascii_lowercase().as_str())
 }
 
@@ -237,7 +238,8 @@ mod tests {
 
     fn round_trip(value: &Json) -> Json {
         let text = to_string(&Yaml::from_json(value), &[]);
-        tern_flow::yaml::from_str(&text).unwrap_or_else(|e| panic!("cannot read back:\n{text}\n{e}"))
+        tern_flow::yaml::from_str(&text)
+            .unwrap_or_else(|e| panic!("cannot read back:\n{text}\n{e}"))
     }
 
     #[test]

@@ -142,3 +142,29 @@ fn long_loop_found_without_deep_recursion() {
     );
     assert_eq!(error_codes(&diagnostics), ["loop_without_input"]);
 }
+
+/// A loop that a condition can leave may still spin, but only at run time,
+/// so it is a warning rather than an error.
+#[test]
+fn conditional_loop_only_warns() {
+    let diagnostics = validate_steps(
+        r#"
+- id: ask
+  collect: answer
+  description: "Anything?"
+- id: count
+  set_slots: { tries: 1 }
+- id: decide
+  next:
+    - if: "slots.tries > 3"
+      then: done
+  else: count
+- id: done
+  response: "Done"
+"#,
+    );
+    assert!(with_code(&diagnostics, "loop_without_input").is_empty());
+    let warning = only(&diagnostics, "loop_may_not_wait");
+    assert!(warning.message.contains("200 steps"), "{}", warning.message);
+    assert_eq!(warning.severity, crate::diagnostic::Severity::Warning);
+}

@@ -68,7 +68,6 @@ pub struct Generator {
 pub struct Agent {
     pub export: Export,
     pub default_language: String,
-    pub start_flow: String,
     /// The start flow first, then the others by name.
     pub flows: Vec<FlowSource>,
     pub agent_groups: Vec<Source>,
@@ -217,7 +216,7 @@ impl Agent {
 
         let test_cases = export.files_in("testCases", ".json").iter().map(|f| source(&export, f)).collect::<Result<_, _>>()?;
 
-        Ok(Agent { export, default_language, start_flow, flows, agent_groups, intents, entities, webhooks, generators, test_cases })
+        Ok(Agent { export, default_language, flows, agent_groups, intents, entities, webhooks, generators, test_cases })
     }
 
     /// A JSON node for a source file.

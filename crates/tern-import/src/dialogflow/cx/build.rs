@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::dialogflow::actions::Action;
 use crate::dialogflow::json::J;
 use crate::dialogflow::names::{snake_case, Names};
-use crate::dialogflow::yaml::{Kind, Next, Step};
+use crate::dialogflow::yaml::{Kind, Step};
 use crate::project::ImportError;
 use crate::report::{Fidelity, Report};
 
 use super::agent::{Agent, FlowSource, Source};
-use super::routes::{Mode, Route};
+use super::routes::{Mode, Route, Test};
 
 /// Target of calls made before the page's route step exists; replaced once
 /// it does.
@@ -57,8 +57,7 @@ pub struct PageCtx<'a> {
     pub prefix: String,
     /// Display name; empty for the flow's start page.
     pub name: String,
-    pub file: &'a str,
-    /// Where a called flow returns to: the page's route branches.
+    /// The step a called flow returns to: the page's route branches.
     pub return_to: String,
     pub handlers: Vec<J<'a>>,
     pub silent_wait: Option<String>,
@@ -159,7 +158,7 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
 
     fn start_page(&mut self, flow_node: &J<'a>, routes: &[Route<'a>]) -> Result<(), ImportError> {
         let first = self.steps.len();
-        let mut page = PageCtx::new("start", "", flow_node.file, self.flow_handlers.clone());
+        let mut page = PageCtx::new("start", "", self.flow_handlers.clone());
         page.return_to = "END".into();
         let entry = if self.is_start_flow {
             let triggers: BTreeSet<&String> = routes.iter().filter_map(|r| r.intent.as_ref()).collect();
@@ -173,7 +172,7 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
             let fallback = if !self.flow_intent_routes.is_empty() {
                 let intents = self.flow_intent_routes.clone();
                 self.wait(&intents, None, &mut page)?
-            } else if conditions.is_empty() {
+            } else if conditions.is_empty() || conditions.iter().any(|r| matches!(r.test, Test::Always)) {
                 "END".to_string()
             } else {
                 self.wait_for_conditions(&mut page, flow_node.file)
@@ -192,7 +191,7 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         let first = self.steps.len();
         let prefix = self.page_entries[&source.name].clone();
         let handlers = node.array("eventHandlers")?;
-        let mut page = PageCtx::new(&prefix, &source.name, &source.file, handlers);
+        let mut page = PageCtx::new(&prefix, &source.name, handlers);
         let note = format!("became the steps starting at `{prefix}` in flow `{}`", self.id);
         self.ctx.report.add(Fidelity::Mapped, &source.file, "$", format!("page `{}`", source.name), note);
 
@@ -237,6 +236,8 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
             if conditions.is_empty() {
                 let note = "the page has no routes, so Dialogflow stays on it until a flow-level route or event applies; the imported flow ends here";
                 self.ctx.report.add(Fidelity::Approximate, &source.file, "$", format!("page `{}` without routes", source.name), note);
+                "END".to_string()
+            } else if conditions.iter().any(|r| matches!(r.test, Test::Always)) {
                 "END".to_string()
             } else {
                 self.wait_for_conditions(&mut page, &source.file)
@@ -308,8 +309,8 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         }
     }
 
-    /// A collect step that waits for the user's next message without
-    /// asking anything, then checks the page's intents again.
+    /// Returns the id of a collect step that waits for the user's next
+    /// message without asking anything, then checks the page's intents again.
     pub fn silent_wait(&mut self, page: &mut PageCtx<'a>) -> String {
         if let Some(id) = &page.silent_wait {
             return id.clone();
@@ -319,7 +320,7 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         id
     }
 
-    /// The sentence a `semantic_if` uses for an intent: its name, its
+    /// Returns the sentence a `semantic_if` uses for an intent: its name, its
     /// description and a few training phrases.
     pub fn semantic_text(&mut self, intent: &str) -> String {
         if let Some(text) = self.ctx.semantic.get(intent) {
@@ -356,7 +357,7 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         found
     }
 
-    /// The reply slot of a page's wait steps.
+    /// Returns the reply slot of a page's wait steps.
     pub fn reply_slot(&mut self, page: &mut PageCtx<'a>) -> String {
         if let Some(slot) = &page.reply_slot {
             return slot.clone();
@@ -369,11 +370,10 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
 }
 
 impl<'a> PageCtx<'a> {
-    pub fn new(prefix: &str, name: &str, file: &'a str, handlers: Vec<J<'a>>) -> Self {
+    pub fn new(prefix: &str, name: &str, handlers: Vec<J<'a>>) -> Self {
         PageCtx {
             prefix: prefix.to_string(),
             name: name.to_string(),
-            file,
             return_to: String::new(),
             handlers,
             silent_wait: None,

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::dialogflow::json::J;
 use crate::dialogflow::names::slot_name;
-use crate::dialogflow::text::cx_text;
+use crate::dialogflow::text::{cx_text, short};
 use crate::dialogflow::yaml::{Branch, Condition, Kind, Next, Step};
 use crate::project::ImportError;
 use crate::report::Fidelity;
@@ -351,8 +351,3 @@ fn compact(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// The start of a text for the report, at most 60 characters.
-pub fn short(text: &str) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.chars().count() <= 60 { text } else { text.chars().take(57).collect::<String>() + "..." }
-}

@@ -91,9 +91,9 @@ pub fn import(path: &Path) -> Result<Project, ImportError> {
     Ok(output.into_project())
 }
 
-/// The intents of the start flow's start page. A greeting route (the
-/// welcome intent with only a message and no target) becomes the engine's
-/// `greeting` message instead.
+/// Returns the intents of the start flow's start page. A greeting route
+/// (the welcome intent with only a message and no target) becomes the
+/// engine's `greeting` message instead.
 fn start_triggers(node: &J) -> Result<Vec<String>, ImportError> {
     let mut triggers = Vec::new();
     for route in node.array("transitionRoutes")? {
@@ -108,7 +108,7 @@ fn start_triggers(node: &J) -> Result<Vec<String>, ImportError> {
     Ok(triggers)
 }
 
-/// Whether a route only sends messages and stays on the start page.
+/// Returns whether a route only sends messages and stays on the start page.
 pub fn is_greeting_only(route: &J) -> Result<bool, ImportError> {
     let has_target = ["targetPage", "targetFlow", "targetPlaybook"].iter().any(|k| route.get(k).is_some());
     let Some(fulfillment) = route.object("triggerFulfillment")? else { return Ok(!has_target) };
@@ -140,12 +140,12 @@ fn report_unused(ctx: &mut Ctx) {
         let phrases = if counts.is_empty() { "no training phrases".to_string() } else { format!("training phrases: {}", counts.join(", ")) };
         let (fidelity, note) = if intent.is_fallback || intent.name == "Default Negative Intent" {
             (Fidelity::Unmapped, format!("negative examples; Tern's understanding layer has no negative training data ({phrases})"))
+        } else if intent.name == WELCOME_INTENT && !ctx.triggers.contains_key(&intent.name) {
+            (Fidelity::Approximate, format!("greetings are handled by the engine's `greet` command ({phrases})"))
         } else if ctx.triggers.contains_key(&intent.name) {
             (Fidelity::Mapped, format!("an `nlu_trigger` intent; examples are in the flow description ({phrases})"))
         } else if ctx.used_intents.contains(&intent.name) {
             (Fidelity::Approximate, format!("checked by `semantic_if` branches that quote up to three phrases ({phrases})"))
-        } else if intent.name == WELCOME_INTENT {
-            (Fidelity::Approximate, format!("greetings are handled by the engine's `greet` command ({phrases})"))
         } else {
             (Fidelity::Unmapped, format!("no route uses this intent, so it was not imported ({phrases})"))
         };
@@ -252,8 +252,8 @@ fn fill_action_parameters(flows: &[Flow], actions: &mut [crate::dialogflow::acti
 }
 
 impl Ctx<'_> {
-    /// How a transition from one flow to another becomes a step: `call`
-    /// unless that makes flows call each other in a cycle, then `link`
+    /// Decides how a transition from one flow to another becomes a step:
+    /// `call` unless that makes flows call each other in a cycle, then `link`
     /// unless that does too, then the end of the flow.
     pub fn decide_edge(&mut self, from: &str, to: &str) -> Edge {
         let key = (from.to_string(), to.to_string());
@@ -271,7 +271,7 @@ impl Ctx<'_> {
         edge
     }
 
-    /// Whether adding the edge makes a flow call itself, counting the
+    /// Returns whether adding the edge makes a flow call itself, counting the
     /// flows a called flow links to, as Tern's `recursive_call` rule does.
     fn recursive_with(&self, added: &(String, String), kind: Edge) -> bool {
         let mut edges: Vec<(&str, &str, Edge)> = self.edges.iter().map(|((a, b), e)| (a.as_str(), b.as_str(), *e)).collect();

@@ -1,24 +1,27 @@
-//! The converted assistant as the conversion of tests sees it: the loaded
-//! flows run in Tern's engine, and facts about the converted steps (which
-//! step sends which Rasa response, which flow collects which slot).
+//! The converted assistant as used by the test conversion: the loaded
+//! flows, run in Tern's engine, and facts about the converted steps, such
+//! as which step sends which Rasa response and which flow collects which
+//! slot.
 
 use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
 use regex::Regex;
 use serde_json::Value as Json;
-use tern_engine::{ActionOutcome, BotMessage, Command, DialogueState, Engine, Event, Need, Responses, Waiting};
+use tern_engine::{
+    ActionOutcome, BotMessage, Command, DialogueState, Engine, Event, Need, Responses, Waiting,
+};
 use tern_flow::FlowSet;
 
 use crate::rasa::domain::{Domain, RasaButton, Slot};
 use crate::rasa::model::{Flow, Next, StepKind};
-use crate::rasa::{identifier, patterns, responses, Ctx};
+use crate::rasa::{Ctx, identifier, patterns, responses};
 
-/// Most action calls and judgement requests one turn may make, as in the
-/// conversation test runner.
+/// Maximum number of action calls and judgement requests in one turn, as
+/// in the conversation test runner.
 const MAX_NEEDS_PER_TURN: usize = 100;
 
-/// What one user turn did in the engine.
+/// The result of one user turn in the engine.
 #[derive(Clone, Debug)]
 pub(crate) struct TurnRun {
     pub state: DialogueState,
@@ -70,15 +73,27 @@ impl Assistant {
             callees: HashMap::new(),
             result_slots: HashMap::new(),
             condition_literals: HashMap::new(),
-            slots: domain.slots.values().map(|s| (identifier(&s.name), s.clone())).collect(),
+            slots: domain
+                .slots
+                .values()
+                .map(|s| (identifier(&s.name), s.clone()))
+                .collect(),
             collects: HashMap::new(),
             startable: HashSet::new(),
             buttons: domain
                 .responses
                 .iter()
-                .filter_map(|(name, r)| r.variations.first().map(|v| (name.clone(), v.buttons.clone())))
+                .filter_map(|(name, r)| {
+                    r.variations
+                        .first()
+                        .map(|v| (name.clone(), v.buttons.clone()))
+                })
                 .collect(),
-            engine_utters: ctx.message_utters.iter().map(|(utter, key)| (utter.clone(), *key)).collect(),
+            engine_utters: ctx
+                .message_utters
+                .iter()
+                .map(|(utter, key)| (utter.clone(), *key))
+                .collect(),
         };
         for flow in ctx.flows.values() {
             assistant.learn_flow(flow);
@@ -87,7 +102,11 @@ impl Assistant {
             if let Some(converted) = responses::convert(domain, name)
                 && let Ok(pattern) = Regex::new(&converted.text.to_regex())
             {
-                assistant.utter_patterns.entry(name.clone()).or_default().push(pattern);
+                assistant
+                    .utter_patterns
+                    .entry(name.clone())
+                    .or_default()
+                    .push(pattern);
             }
         }
         assistant
@@ -98,33 +117,54 @@ impl Assistant {
             self.startable.insert(flow.id.clone());
         }
         for intent in &flow.intents {
-            self.flow_intents.entry(intent.clone()).or_default().push(flow.id.clone());
+            self.flow_intents
+                .entry(intent.clone())
+                .or_default()
+                .push(flow.id.clone());
         }
         let literal = Regex::new(r#"slots\.([A-Za-z_][A-Za-z0-9_]*)\s*(?:==|!=)\s*('(?:[^'\\]|\\.)*'|-?[0-9.]+|true|false)"#).expect("valid regex");
         for (index, step) in flow.steps.iter().enumerate() {
             if let Some(utter) = &step.utter {
-                self.utter_places.entry(utter.clone()).or_default().push((flow.id.clone(), index));
+                self.utter_places
+                    .entry(utter.clone())
+                    .or_default()
+                    .push((flow.id.clone(), index));
                 let text = match &step.kind {
                     StepKind::Response { text, .. } => Some(text),
                     StepKind::Collect(collect) => collect.description.as_ref(),
                     _ => None,
                 };
                 if let Some(pattern) = text.and_then(|t| Regex::new(&t.to_regex()).ok()) {
-                    self.utter_patterns.entry(utter.clone()).or_default().insert(0, pattern);
+                    self.utter_patterns
+                        .entry(utter.clone())
+                        .or_default()
+                        .insert(0, pattern);
                 }
             }
             match &step.kind {
                 StepKind::Collect(collect) => {
-                    self.collected_by.entry(collect.slot.clone()).or_default().push(flow.id.clone());
-                    let info = CollectInfo { slot: collect.slot.clone(), utter: step.utter.clone() };
-                    self.collects.insert((flow.id.clone(), step.id.clone()), info);
+                    self.collected_by
+                        .entry(collect.slot.clone())
+                        .or_default()
+                        .push(flow.id.clone());
+                    let info = CollectInfo {
+                        slot: collect.slot.clone(),
+                        utter: step.utter.clone(),
+                    };
+                    self.collects
+                        .insert((flow.id.clone(), step.id.clone()), info);
                 }
                 StepKind::Action { name, result_slot } => {
-                    let slot = result_slot.clone().unwrap_or_else(|| format!("{name}_result"));
+                    let slot = result_slot
+                        .clone()
+                        .unwrap_or_else(|| format!("{name}_result"));
                     self.result_slots.insert(name.clone(), slot);
                 }
                 StepKind::Call(other) | StepKind::Link(other) => {
-                    self.callees.entry(flow.id.clone()).or_default().push(other.clone());
+                    self.callees
+                        .entry(flow.id.clone())
+                        .or_default()
+                        .push(other.clone());
                 }
                 _ => {}
             }
@@ -132,7 +172,10 @@ impl Assistant {
                 for (condition, _) in branches {
                     for captures in literal.captures_iter(condition) {
                         let value = literal_json(&captures[2]);
-                        let values = self.condition_literals.entry(captures[1].to_string()).or_default();
+                        let values = self
+                            .condition_literals
+                            .entry(captures[1].to_string())
+                            .or_default();
                         if !values.contains(&value) {
                             values.push(value);
                         }
@@ -142,8 +185,13 @@ impl Assistant {
         }
     }
 
-    /// Runs one user turn, answering actions from `stubs`.
-    pub fn run(&self, state: &DialogueState, commands: &[Command], stubs: &IndexMap<String, Json>) -> TurnRun {
+    /// Runs one user turn, with the results of actions taken from `stubs`.
+    pub fn run(
+        &self,
+        state: &DialogueState,
+        commands: &[Command],
+        stubs: &IndexMap<String, Json>,
+    ) -> TurnRun {
         let engine = Engine::new(&self.flows, &self.responses);
         let mut run = TurnRun {
             state: DialogueState::default(),
@@ -166,12 +214,16 @@ impl Assistant {
                         run.actions_called.push(action.clone());
                     }
                     let result = match stubs.get(&action) {
-                        Some(value) => ActionOutcome::Success { result: value.clone() },
+                        Some(value) => ActionOutcome::Success {
+                            result: value.clone(),
+                        },
                         None => {
                             if !run.unstubbed.contains(&action) {
                                 run.unstubbed.push(action.clone());
                             }
-                            ActionOutcome::Failure { error: "no stub in the test".into() }
+                            ActionOutcome::Failure {
+                                error: "no stub in the test".into(),
+                            }
                         }
                     };
                     engine.action_result(outcome.state, result)
@@ -184,13 +236,16 @@ impl Assistant {
         run
     }
 
-    /// The engine message that a Rasa response stands for: one the import
-    /// mapped from a pattern or rule, or a Rasa default response.
+    /// Returns the engine message that a Rasa response stands for: one the
+    /// import mapped from a pattern or rule, or a Rasa default response.
     pub fn engine_key(&self, utter: &str) -> Option<&'static str> {
-        self.engine_utters.get(utter).copied().or_else(|| patterns::engine_message_for(utter))
+        self.engine_utters
+            .get(utter)
+            .copied()
+            .or_else(|| patterns::engine_message_for(utter))
     }
 
-    /// Whether `message` is what the Rasa test expected.
+    /// Returns whether `message` is the one the Rasa test expected.
     pub fn matches(&self, expected: &super::script::Expected, message: &BotMessage) -> bool {
         match expected {
             super::script::Expected::Text(text) => message.text.trim() == text.trim(),
@@ -201,25 +256,27 @@ impl Assistant {
                     return true;
                 }
                 match self.engine_key(name) {
-                    Some(key) => engine_pattern(&self.responses, key).is_some_and(|p| p.is_match(&message.text)),
+                    Some(key) => engine_pattern(&self.responses, key)
+                        .is_some_and(|p| p.is_match(&message.text)),
                     None => false,
                 }
             }
         }
     }
 
-    /// Whether the engine sends nothing for this expected default response,
-    /// because the project switched the engine message off.
+    /// Returns whether the engine sends nothing for this expected default
+    /// response, because the project switched the engine message off.
     pub fn is_silenced(&self, expected: &super::script::Expected) -> bool {
         match expected {
-            super::script::Expected::Utter(name) => self
-                .engine_key(name)
-                .is_some_and(|key| self.utter_patterns.get(name).is_none() && engine_text(&self.responses, key).trim().is_empty()),
+            super::script::Expected::Utter(name) => self.engine_key(name).is_some_and(|key| {
+                !self.utter_patterns.contains_key(name)
+                    && engine_text(&self.responses, key).trim().is_empty()
+            }),
             super::script::Expected::Text(_) => false,
         }
     }
 
-    /// The collect step waiting for its answer, if any.
+    /// Returns the collect step that waits for the user's value, if any.
     pub fn pending_collect(&self, state: &DialogueState) -> Option<&CollectInfo> {
         if !matches!(state.waiting, Some(Waiting::Slot)) {
             return None;
@@ -228,7 +285,8 @@ impl Assistant {
         self.collects.get(&(frame.flow.clone(), frame.step.clone()))
     }
 
-    /// Flows on the stack and every flow they may call or link to.
+    /// Returns the flows on the stack and every flow they may call or link
+    /// to.
     pub fn active_flows(&self, state: &DialogueState) -> HashSet<String> {
         let mut active: HashSet<String> = state.stack.iter().map(|f| f.flow.clone()).collect();
         let mut queue: Vec<String> = active.iter().cloned().collect();
@@ -242,19 +300,31 @@ impl Assistant {
         active
     }
 
-    /// Result values to try for an action without a known result: the
-    /// values its result slot is compared with, then values of the slot's
-    /// Rasa type.
+    /// Returns the result values to try for an action without a known
+    /// result: the values its result slot is compared with, then values of
+    /// the slot's Rasa type.
     pub fn result_candidates(&self, action: &str) -> Vec<Json> {
         let Some(slot) = self.result_slots.get(action) else {
             return vec![Json::String(format!("example {action} result"))];
         };
-        let mut candidates = self.condition_literals.get(slot).cloned().unwrap_or_default();
+        let mut candidates = self
+            .condition_literals
+            .get(slot)
+            .cloned()
+            .unwrap_or_default();
         let typed: Vec<Json> = match self.slots.get(slot).map(|s| s.kind.as_str()) {
             Some("bool") => vec![Json::Bool(true), Json::Bool(false)],
             Some("float") => vec![Json::from(1)],
-            Some("categorical") => self.slots[slot].values.iter().map(|v| Json::String(v.clone())).collect(),
-            _ => vec![Json::String(format!("example {slot}")), Json::Bool(true), Json::Bool(false)],
+            Some("categorical") => self.slots[slot]
+                .values
+                .iter()
+                .map(|v| Json::String(v.clone()))
+                .collect(),
+            _ => vec![
+                Json::String(format!("example {slot}")),
+                Json::Bool(true),
+                Json::Bool(false),
+            ],
         };
         for value in typed {
             if !candidates.contains(&value) {
@@ -269,7 +339,11 @@ fn literal_json(text: &str) -> Json {
     match text {
         "true" => Json::Bool(true),
         "false" => Json::Bool(false),
-        _ if text.starts_with('\'') => Json::String(text[1..text.len() - 1].replace("\\'", "'").replace("\\\\", "\\")),
+        _ if text.starts_with('\'') => Json::String(
+            text[1..text.len() - 1]
+                .replace("\\'", "'")
+                .replace("\\\\", "\\"),
+        ),
         _ => text
             .parse::<i64>()
             .map(Json::from)
@@ -278,7 +352,7 @@ fn literal_json(text: &str) -> Json {
     }
 }
 
-/// The text of an engine message by its key in `responses.yml`.
+/// Returns the text of an engine message by its key in `responses.yml`.
 pub(crate) fn engine_text<'r>(responses: &'r Responses, key: &str) -> &'r str {
     match key {
         "ask_slot" => &responses.ask_slot,
@@ -305,8 +379,8 @@ pub(crate) fn engine_text<'r>(responses: &'r Responses, key: &str) -> &'r str {
     }
 }
 
-/// A regular expression that matches an engine message whatever its
-/// placeholders are filled with.
+/// Builds a regular expression that matches an engine message whatever
+/// its placeholders are filled with.
 fn engine_pattern(responses: &Responses, key: &str) -> Option<Regex> {
     let text = engine_text(responses, key);
     if text.trim().is_empty() {

@@ -6,8 +6,8 @@
 //! Rasa set after the message, `cancel` when Rasa cancelled, and answers to
 //! the open question read from buttons and yes/no words. The turn then runs
 //! in Tern's engine. Its messages become the test's `bot` expectation only
-//! when every response the Rasa test expected is among them, in order;
-//! otherwise the test checks slots, flow and step instead, and the
+//! when every response the Rasa test expected is among them, in order.
+//! Otherwise the test checks slots, flow and step instead, and the
 //! difference goes into the report.
 
 use indexmap::IndexMap;
@@ -19,9 +19,10 @@ use super::infer::{infer_value, yes_no};
 use super::script::{Expected, Script, ScriptTurn};
 use crate::rasa::classic::built_in_command;
 use crate::rasa::identifier;
-use crate::rasa::responses::{parse_payload, Payload};
+use crate::rasa::responses::{Payload, parse_payload};
 
-/// Most values that one turn may fill in ahead of their questions.
+/// Maximum number of values that one turn may fill in ahead of their
+/// questions.
 const MAX_INFERRED_VALUES: usize = 6;
 
 /// A converted turn.
@@ -36,14 +37,17 @@ pub(crate) struct DerivedTurn {
     pub expect_slots: IndexMap<String, Json>,
     pub expect_flow: Option<String>,
     pub expect_step: Option<String>,
-    /// What the turn assumes or could not check.
+    /// Assumptions the turn makes and checks it could not make.
     pub notes: Vec<String>,
     /// Whether the turn's expected responses were all found.
     pub matched: bool,
 }
 
 pub(crate) fn derive(assistant: &Assistant, script: &Script) -> Vec<DerivedTurn> {
-    let mut state = DialogueState { slots: script.slots.clone(), ..DialogueState::default() };
+    let mut state = DialogueState {
+        slots: script.slots.clone(),
+        ..DialogueState::default()
+    };
     let mut turns = Vec::new();
     for turn in &script.turns {
         let (derived, next) = derive_turn(assistant, &state, turn);
@@ -53,48 +57,50 @@ pub(crate) fn derive(assistant: &Assistant, script: &Script) -> Vec<DerivedTurn>
     turns
 }
 
-fn derive_turn(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn) -> (DerivedTurn, DialogueState) {
+fn derive_turn(
+    assistant: &Assistant,
+    state: &DialogueState,
+    turn: &ScriptTurn,
+) -> (DerivedTurn, DialogueState) {
     let mut notes = Vec::new();
-    let expected: Vec<Expected> = turn.bot.iter().filter(|e| !assistant.is_silenced(e)).cloned().collect();
+    let expected: Vec<Expected> = turn
+        .bot
+        .iter()
+        .filter(|e| !assistant.is_silenced(e))
+        .cloned()
+        .collect();
     if expected.len() < turn.bot.len() {
-        notes.push("a default response that responses.yml switches off is not expected".to_string());
+        notes
+            .push("a default response that responses.yml switches off is not expected".to_string());
     }
+
     let mut commands = base_commands(assistant, state, turn, &expected, &mut notes);
-    let mut inferred = 0;
-    let (run, stubs) = loop {
-        let (run, stubs) = choose_stubs(assistant, state, &commands, &expected, turn);
-        if matched_count(assistant, &expected, &run.messages) == expected.len() || inferred >= MAX_INFERRED_VALUES {
-            break (run, stubs);
-        }
-        // The flow stopped at a question that Rasa did not ask, so the
-        // message must have answered it already.
-        let asked = assistant.pending_collect(&run.state).cloned();
-        let Some(asked) = asked else { break (run, stubs) };
-        let rasa_asked = asked.utter.as_ref().is_some_and(|u| expected.contains(&Expected::Utter(u.clone())));
-        let already = commands.iter().any(|c| matches!(c, Command::SetSlot { slot, .. } if *slot == asked.slot));
-        if expected.is_empty() || rasa_asked || already {
-            break (run, stubs);
-        }
-        let Some(value) = infer_value(assistant.slots.get(&asked.slot), &turn.user) else { break (run, stubs) };
-        notes.push(format!("the value {value} for `{}` is inferred from the message, because Rasa did not ask for it", asked.slot));
-        commands.push(Command::SetSlot { slot: asked.slot.clone(), value });
-        inferred += 1;
-    };
+    let (run, stubs) =
+        run_with_inferred_values(assistant, state, turn, &expected, &mut commands, &mut notes);
     for (action, value) in &stubs {
-        let known = turn.slots_set.iter().any(|(slot, v)| Some(slot) == assistant.result_slots.get(action) && v.as_ref() == Some(value));
+        let known = turn.slots_set.iter().any(|(slot, v)| {
+            Some(slot) == assistant.result_slots.get(action) && v.as_ref() == Some(value)
+        });
         if !known {
             notes.push(format!("the stubbed result {value} of `{action}` was chosen to reproduce the Rasa conversation; replace it with a realistic value"));
         }
     }
     if !run.unstubbed.is_empty() {
-        notes.push(format!("no result could be chosen for {}", run.unstubbed.join(", ")));
+        notes.push(format!(
+            "no result could be chosen for {}",
+            run.unstubbed.join(", ")
+        ));
     }
+
     let matched = matched_count(assistant, &expected, &run.messages) == expected.len();
     let mut derived = DerivedTurn {
         line: turn.line,
         user: turn.user.clone(),
         commands,
-        stubs: stubs.into_iter().filter(|(a, _)| run.actions_called.contains(a)).collect(),
+        stubs: stubs
+            .into_iter()
+            .filter(|(a, _)| run.actions_called.contains(a))
+            .collect(),
         bot: None,
         expect_slots: IndexMap::new(),
         expect_flow: None,
@@ -102,9 +108,69 @@ fn derive_turn(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn) 
         notes,
         matched,
     };
-    if matched && !expected.is_empty() {
+    expect_messages(assistant, &expected, &run, &mut derived);
+    expect_slots(turn, &run, &mut derived);
+    (derived, run.state)
+}
+
+/// Runs the turn, adding a `set_slot` for each question that the flow
+/// stops at although Rasa went past it: the message must have given that
+/// value already.
+fn run_with_inferred_values(
+    assistant: &Assistant,
+    state: &DialogueState,
+    turn: &ScriptTurn,
+    expected: &[Expected],
+    commands: &mut Vec<Command>,
+    notes: &mut Vec<String>,
+) -> (TurnRun, IndexMap<String, Json>) {
+    let mut inferred = 0;
+    loop {
+        let (run, stubs) = choose_stubs(assistant, state, commands, expected, turn);
+        if matched_count(assistant, expected, &run.messages) == expected.len()
+            || inferred >= MAX_INFERRED_VALUES
+        {
+            break (run, stubs);
+        }
+        // The flow stopped at a question that Rasa did not ask, so the
+        // message must have answered it already.
+        let asked = assistant.pending_collect(&run.state).cloned();
+        let Some(asked) = asked else {
+            break (run, stubs);
+        };
+        let rasa_asked = asked
+            .utter
+            .as_ref()
+            .is_some_and(|u| expected.contains(&Expected::Utter(u.clone())));
+        let already = commands
+            .iter()
+            .any(|c| matches!(c, Command::SetSlot { slot, .. } if *slot == asked.slot));
+        if expected.is_empty() || rasa_asked || already {
+            break (run, stubs);
+        }
+        let Some(value) = infer_value(assistant.slots.get(&asked.slot), &turn.user) else {
+            break (run, stubs);
+        };
+        notes.push(format!("the value {value} for `{}` is inferred from the message, because Rasa did not ask for it", asked.slot));
+        commands.push(Command::SetSlot {
+            slot: asked.slot.clone(),
+            value,
+        });
+        inferred += 1;
+    }
+}
+
+/// Sets the `bot` expectation when every expected response was found, or
+/// else the flow and step that Rasa's last expected response implies.
+fn expect_messages(
+    assistant: &Assistant,
+    expected: &[Expected],
+    run: &TurnRun,
+    derived: &mut DerivedTurn,
+) {
+    if derived.matched && !expected.is_empty() {
         derived.bot = Some(run.messages.clone());
-        let positions = matched_positions(assistant, &expected, &run.messages);
+        let positions = matched_positions(assistant, expected, &run.messages);
         let extra: Vec<String> = run
             .messages
             .iter()
@@ -113,24 +179,35 @@ fn derive_turn(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn) 
             .map(|(_, m)| format!("{:?}", m.text))
             .collect();
         if !extra.is_empty() {
-            derived.notes.push(format!("Tern also sends {}, which the Rasa test does not list", extra.join(", ")));
+            derived.notes.push(format!(
+                "Tern also sends {}, which the Rasa test does not list",
+                extra.join(", ")
+            ));
         }
-    } else if !matched {
-        let sent: Vec<String> = run.messages.iter().map(|m| format!("{:?}", m.text)).collect();
+    } else if !derived.matched {
+        let sent: Vec<String> = run
+            .messages
+            .iter()
+            .map(|m| format!("{:?}", m.text))
+            .collect();
         let wanted: Vec<String> = expected.iter().map(Expected::describe).collect();
         derived.notes.push(format!(
             "Rasa expected {} but Tern sends [{}]",
             wanted.join(", "),
             sent.join(", ")
         ));
-        expect_position(assistant, &expected, &run, &mut derived);
+        expect_position(assistant, expected, run, derived);
     }
-    expect_slots(turn, &run, &mut derived);
-    (derived, run.state)
 }
 
 /// Commands read from the turn before running it.
-fn base_commands(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn, expected: &[Expected], notes: &mut Vec<String>) -> Vec<Command> {
+fn base_commands(
+    assistant: &Assistant,
+    state: &DialogueState,
+    turn: &ScriptTurn,
+    expected: &[Expected],
+    notes: &mut Vec<String>,
+) -> Vec<Command> {
     let mut commands = Vec::new();
     let engine_keys: Vec<&str> = expected
         .iter()
@@ -140,20 +217,32 @@ fn base_commands(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn
         })
         .collect();
     let intent_command = turn.intent.as_deref().and_then(built_in_command);
-    let intent_flows = turn.intent.as_ref().and_then(|i| assistant.flow_intents.get(i)).cloned().unwrap_or_default();
+    let intent_flows = turn
+        .intent
+        .as_ref()
+        .and_then(|i| assistant.flow_intents.get(i))
+        .cloned()
+        .unwrap_or_default();
     if engine_keys.contains(&"flow_cancelled") || intent_command == Some("cancel") {
         commands.push(Command::Cancel);
     }
-    if intent_flows.is_empty() && (engine_keys.contains(&"handoff") || intent_command == Some("handoff")) {
+    if intent_flows.is_empty()
+        && (engine_keys.contains(&"handoff") || intent_command == Some("handoff"))
+    {
         commands.push(Command::Handoff { reason: None });
     }
     if let Some(flow) = flow_to_start(assistant, state, turn, expected) {
         commands.push(Command::StartFlow { flow });
     }
-    let starting = commands.iter().any(|c| matches!(c, Command::StartFlow { .. }));
+
+    let starting = commands
+        .iter()
+        .any(|c| matches!(c, Command::StartFlow { .. }));
     for (slot, value) in &turn.slots_set {
         let Some(value) = value else { continue };
-        if !assistant.collected_by.contains_key(slot) || assistant.result_slots.values().any(|s| s == slot) {
+        if !assistant.collected_by.contains_key(slot)
+            || assistant.result_slots.values().any(|s| s == slot)
+        {
             continue;
         }
         push_set_slot(&mut commands, slot, value.clone());
@@ -163,8 +252,13 @@ fn base_commands(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn
             push_set_slot(&mut commands, &slot, value.clone());
         }
     }
-    let has_values = commands.iter().any(|c| matches!(c, Command::SetSlot { .. }));
-    let stops = commands.iter().any(|c| matches!(c, Command::Cancel | Command::Handoff { .. }));
+
+    let has_values = commands
+        .iter()
+        .any(|c| matches!(c, Command::SetSlot { .. }));
+    let stops = commands
+        .iter()
+        .any(|c| matches!(c, Command::Cancel | Command::Handoff { .. }));
     if !has_values && !stops && !starting {
         answer_open_question(assistant, state, turn, &mut commands, notes);
     }
@@ -183,27 +277,41 @@ fn base_commands(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn
 
 fn push_set_slot(commands: &mut Vec<Command>, slot: &str, value: Json) {
     commands.retain(|c| !matches!(c, Command::SetSlot { slot: s, .. } if s == slot));
-    commands.push(Command::SetSlot { slot: slot.to_string(), value });
+    commands.push(Command::SetSlot {
+        slot: slot.to_string(),
+        value,
+    });
 }
 
-/// The slot a classic entity fills: one with a `from_entity` mapping for
-/// it, else one with the entity's name, if some flow collects it.
+/// Returns the slot a classic entity fills: one with a `from_entity`
+/// mapping for it, else one with the entity's name, if some flow collects
+/// it.
 fn slot_for_entity(assistant: &Assistant, entity: &str) -> Option<String> {
     let mut names: Vec<&String> = assistant.slots.keys().collect();
     names.sort();
     let mapped = names.into_iter().find(|name| {
-        assistant.slots[*name].mappings.iter().any(|m| m.kind == "from_entity" && m.entity.as_deref() == Some(entity))
+        assistant.slots[*name]
+            .mappings
+            .iter()
+            .any(|m| m.kind == "from_entity" && m.entity.as_deref() == Some(entity))
     });
     let slot = mapped.cloned().unwrap_or_else(|| identifier(entity));
     assistant.collected_by.contains_key(&slot).then_some(slot)
 }
 
-/// The flow the message starts, if any: one its assertions or intent name,
-/// else the flow of the first expected response that no running flow
-/// sends, else a flow that collects a slot the message set.
-fn flow_to_start(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn, expected: &[Expected]) -> Option<String> {
+/// Returns the flow the message starts, if any: one that its assertions or
+/// intent name, else the flow of the first expected response that no
+/// running flow sends, else a flow that collects a slot the message set.
+fn flow_to_start(
+    assistant: &Assistant,
+    state: &DialogueState,
+    turn: &ScriptTurn,
+    expected: &[Expected],
+) -> Option<String> {
     let active = assistant.active_flows(state);
-    let startable = |flow: &String| assistant.startable.contains(flow) && !state.stack.iter().any(|f| &f.flow == flow);
+    let startable = |flow: &String| {
+        assistant.startable.contains(flow) && !state.stack.iter().any(|f| &f.flow == flow)
+    };
     for flow in &turn.flows_started {
         let flow = identifier(flow);
         if startable(&flow) {
@@ -213,24 +321,37 @@ fn flow_to_start(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn
     // A classic message names its intent, and only the flows that the
     // intent triggers can start from it.
     if let Some(intent) = &turn.intent {
-        return assistant.flow_intents.get(intent).and_then(|flows| flows.iter().find(|f| startable(f))).cloned();
+        return assistant
+            .flow_intents
+            .get(intent)
+            .and_then(|flows| flows.iter().find(|f| startable(f)))
+            .cloned();
     }
     for item in expected {
-        let Expected::Utter(name) = item else { continue };
+        let Expected::Utter(name) = item else {
+            continue;
+        };
         if assistant.engine_key(name).is_some() {
             continue;
         }
-        let Some(places) = assistant.utter_places.get(name) else { continue };
+        let Some(places) = assistant.utter_places.get(name) else {
+            continue;
+        };
         if places.iter().any(|(flow, _)| active.contains(flow)) {
             return None;
         }
-        let best = places.iter().filter(|(flow, _)| startable(flow)).min_by_key(|(_, index)| *index);
+        let best = places
+            .iter()
+            .filter(|(flow, _)| startable(flow))
+            .min_by_key(|(_, index)| *index);
         if let Some((flow, _)) = best {
             return Some(flow.clone());
         }
     }
     for (slot, _) in &turn.slots_set {
-        let Some(flows) = assistant.collected_by.get(slot) else { continue };
+        let Some(flows) = assistant.collected_by.get(slot) else {
+            continue;
+        };
         if flows.iter().any(|f| active.contains(f)) {
             continue;
         }
@@ -243,8 +364,17 @@ fn flow_to_start(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn
 
 /// Answers the open question from the message: a button's payload, a
 /// yes/no word, a classic intent mapped to a value, or the message itself.
-fn answer_open_question(assistant: &Assistant, state: &DialogueState, turn: &ScriptTurn, commands: &mut Vec<Command>, notes: &mut Vec<String>) {
-    if matches!(state.waiting, Some(Waiting::Confirmation { .. } | Waiting::ResumeOffer { .. })) {
+fn answer_open_question(
+    assistant: &Assistant,
+    state: &DialogueState,
+    turn: &ScriptTurn,
+    commands: &mut Vec<Command>,
+    notes: &mut Vec<String>,
+) {
+    if matches!(
+        state.waiting,
+        Some(Waiting::Confirmation { .. } | Waiting::ResumeOffer { .. })
+    ) {
         match yes_no(&turn.user).or(match turn.intent.as_deref() {
             Some("affirm") => Some(true),
             Some("deny") => Some(false),
@@ -256,9 +386,18 @@ fn answer_open_question(assistant: &Assistant, state: &DialogueState, turn: &Scr
         }
         return;
     }
-    let Some(pending) = assistant.pending_collect(state).cloned() else { return };
-    let buttons = pending.utter.as_ref().and_then(|u| assistant.buttons.get(u)).cloned().unwrap_or_default();
-    let pressed = buttons.iter().find(|b| normalize(&b.title) == normalize(&turn.user));
+    let Some(pending) = assistant.pending_collect(state).cloned() else {
+        return;
+    };
+    let buttons = pending
+        .utter
+        .as_ref()
+        .and_then(|u| assistant.buttons.get(u))
+        .cloned()
+        .unwrap_or_default();
+    let pressed = buttons
+        .iter()
+        .find(|b| normalize(&b.title) == normalize(&turn.user));
     if let Some(button) = pressed {
         match button.payload.as_deref().map(parse_payload) {
             Some(Payload::SetSlots(values)) => {
@@ -293,17 +432,24 @@ fn answer_open_question(assistant: &Assistant, state: &DialogueState, turn: &Scr
         push_set_slot(commands, &pending.slot, Json::Bool(answer));
         return;
     }
-    if turn.intent.as_ref().is_some_and(|i| built_in_command(i).is_some() || assistant.flow_intents.contains_key(i)) {
+    if turn
+        .intent
+        .as_ref()
+        .is_some_and(|i| built_in_command(i).is_some() || assistant.flow_intents.contains_key(i))
+    {
         return;
     }
     if let Some(value) = infer_value(slot, &turn.user) {
-        notes.push(format!("the answer {value} for `{}` is read from the message", pending.slot));
+        notes.push(format!(
+            "the answer {value} for `{}` is read from the message",
+            pending.slot
+        ));
         push_set_slot(commands, &pending.slot, value);
     }
 }
 
-/// The value a classic `from_intent` mapping gives the slot for `intent`,
-/// or `true`/`false` for `affirm`/`deny` on a boolean slot.
+/// Returns the value a classic `from_intent` mapping gives the slot for
+/// `intent`, or `true`/`false` for `affirm`/`deny` on a boolean slot.
 fn intent_value(assistant: &Assistant, slot: &str, intent: &str) -> Option<Json> {
     let definition = assistant.slots.get(slot)?;
     for mapping in &definition.mappings {
@@ -334,10 +480,16 @@ fn choose_stubs(
     let mut stubs: IndexMap<String, Json> = IndexMap::new();
     let mut run = assistant.run(state, commands, &stubs);
     for _ in 0..8 {
-        let Some(action) = run.unstubbed.first().cloned() else { break };
+        let Some(action) = run.unstubbed.first().cloned() else {
+            break;
+        };
         let mut best: Option<(usize, Json, TurnRun)> = None;
         let result_slot = assistant.result_slots.get(&action);
-        let known = turn.slots_set.iter().filter(|(slot, _)| Some(slot) == result_slot).filter_map(|(_, v)| v.clone());
+        let known = turn
+            .slots_set
+            .iter()
+            .filter(|(slot, _)| Some(slot) == result_slot)
+            .filter_map(|(_, v)| v.clone());
         let mut candidates: Vec<Json> = known.collect();
         candidates.extend(assistant.result_candidates(&action));
         for candidate in candidates {
@@ -349,25 +501,41 @@ fn choose_stubs(
                 best = Some((score, candidate, trial_run));
             }
         }
-        let Some((_, value, best_run)) = best else { break };
+        let Some((_, value, best_run)) = best else {
+            break;
+        };
         stubs.insert(action, value);
         run = best_run;
     }
     (run, stubs)
 }
 
-/// How many of the expected responses appear in `messages`, in order.
-pub(crate) fn matched_count(assistant: &Assistant, expected: &[Expected], messages: &[BotMessage]) -> usize {
+/// Counts the expected responses that appear in `messages`, in order.
+pub(crate) fn matched_count(
+    assistant: &Assistant,
+    expected: &[Expected],
+    messages: &[BotMessage],
+) -> usize {
     matched_positions(assistant, expected, messages).len()
 }
 
-/// The positions in `messages` of the expected responses, matched in
-/// order; it stops at the first expected response that is missing.
-fn matched_positions(assistant: &Assistant, expected: &[Expected], messages: &[BotMessage]) -> Vec<usize> {
+/// Returns the positions in `messages` of the expected responses, matched
+/// in order. Matching stops at the first expected response that is
+/// missing.
+fn matched_positions(
+    assistant: &Assistant,
+    expected: &[Expected],
+    messages: &[BotMessage],
+) -> Vec<usize> {
     let mut start = 0;
     let mut positions = Vec::new();
     for item in expected {
-        let Some(offset) = messages[start..].iter().position(|m| assistant.matches(item, m)) else { break };
+        let Some(offset) = messages[start..]
+            .iter()
+            .position(|m| assistant.matches(item, m))
+        else {
+            break;
+        };
         positions.push(start + offset);
         start += offset + 1;
     }
@@ -376,32 +544,52 @@ fn matched_positions(assistant: &Assistant, expected: &[Expected], messages: &[B
 
 /// When the messages differ, checks the flow and step that Rasa's last
 /// expected response implies, where Tern agrees.
-fn expect_position(assistant: &Assistant, expected: &[Expected], run: &TurnRun, derived: &mut DerivedTurn) {
-    let Some(Expected::Utter(last)) = expected.last() else { return };
-    let Some(places) = assistant.utter_places.get(last) else { return };
+fn expect_position(
+    assistant: &Assistant,
+    expected: &[Expected],
+    run: &TurnRun,
+    derived: &mut DerivedTurn,
+) {
+    let Some(Expected::Utter(last)) = expected.last() else {
+        return;
+    };
+    let Some(places) = assistant.utter_places.get(last) else {
+        return;
+    };
     let active = run.state.active_flow().map(String::from);
-    let Some(flow) = active.filter(|flow| places.iter().any(|(f, _)| f == flow)) else { return };
+    let Some(flow) = active.filter(|flow| places.iter().any(|(f, _)| f == flow)) else {
+        return;
+    };
     derived.expect_flow = Some(flow.clone());
     let step = run.state.active_step().map(String::from);
-    let asking_it = assistant.pending_collect(&run.state).is_some_and(|c| c.utter.as_deref() == Some(last.as_str()));
+    let asking_it = assistant
+        .pending_collect(&run.state)
+        .is_some_and(|c| c.utter.as_deref() == Some(last.as_str()));
     if asking_it {
         derived.expect_step = step;
     }
 }
 
-/// Checks the slots Rasa set, where Tern holds the same value after the
+/// Checks the slots Rasa set, where Tern has the same value after the
 /// turn.
 fn expect_slots(turn: &ScriptTurn, run: &TurnRun, derived: &mut DerivedTurn) {
-    let ended = run.events.iter().any(|e| matches!(e, Event::FlowCompleted { .. } | Event::FlowCancelled { .. }));
+    let ended = run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::FlowCompleted { .. } | Event::FlowCancelled { .. }));
     for (slot, value) in &turn.slots_set {
         let Some(value) = value else { continue };
         let actual = run.state.slots.get(slot).cloned().unwrap_or(Json::Null);
         if same_value(value, &actual) {
             derived.expect_slots.insert(slot.clone(), value.clone());
         } else if actual.is_null() && ended {
-            derived.notes.push(format!("`{slot}` is not checked because Tern clears a flow's slots when the flow ends"));
+            derived.notes.push(format!(
+                "`{slot}` is not checked because Tern clears a flow's slots when the flow ends"
+            ));
         } else {
-            derived.notes.push(format!("Rasa set `{slot}` to {value}, but Tern holds {actual}; not checked"));
+            derived.notes.push(format!(
+                "Rasa set `{slot}` to {value}, but Tern holds {actual}; not checked"
+            ));
         }
     }
 }

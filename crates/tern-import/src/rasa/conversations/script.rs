@@ -8,7 +8,7 @@ use crate::rasa::files::SourceFile;
 use crate::rasa::flows::Item;
 use crate::rasa::nlu::{examples, strip_annotations};
 use crate::rasa::yaml_in::Node;
-use crate::rasa::{identifier, Loc};
+use crate::rasa::{Loc, identifier};
 
 /// One conversation to convert.
 #[derive(Clone, Debug)]
@@ -21,8 +21,8 @@ pub(crate) struct Script {
     /// Problems that do not stop the conversion, such as bot messages
     /// before the first user message.
     pub notes: Vec<String>,
-    /// Set when the conversation cannot be expressed at all (a story with
-    /// checkpoints or alternatives); says why.
+    /// The reason why the conversation cannot be expressed at all, such as
+    /// a story with checkpoints or alternatives.
     pub unsupported: Option<String>,
     /// A short rendering of the steps, listed in the report when the
     /// conversation cannot become a test.
@@ -68,8 +68,16 @@ impl Expected {
 pub(crate) fn e2e_scripts(file: &SourceFile) -> Vec<Script> {
     let fixtures = read_fixtures(&file.root);
     let mut scripts = Vec::new();
-    for case in file.root.get("test_cases").map(Node::items).unwrap_or_default() {
-        let name = case.get("test_case").and_then(Node::scalar_text).unwrap_or_else(|| format!("test at line {}", case.line));
+    for case in file
+        .root
+        .get("test_cases")
+        .map(Node::items)
+        .unwrap_or_default()
+    {
+        let name = case
+            .get("test_case")
+            .and_then(Node::scalar_text)
+            .unwrap_or_else(|| format!("test at line {}", case.line));
         let mut script = Script {
             name,
             loc: file.loc(case.line),
@@ -80,10 +88,14 @@ pub(crate) fn e2e_scripts(file: &SourceFile) -> Vec<Script> {
             summary: Vec::new(),
         };
         for fixture in case.get("fixtures").map(Node::items).unwrap_or_default() {
-            let Some(fixture) = fixture.scalar_text() else { continue };
+            let Some(fixture) = fixture.scalar_text() else {
+                continue;
+            };
             match fixtures.get(&fixture) {
                 Some(values) => script.slots.extend(values.clone()),
-                None => script.notes.push(format!("the fixture `{fixture}` is not defined")),
+                None => script
+                    .notes
+                    .push(format!("the fixture `{fixture}` is not defined")),
             }
         }
         for step in case.get("steps").map(Node::items).unwrap_or_default() {
@@ -111,12 +123,18 @@ fn read_fixtures(root: &Node) -> IndexMap<String, IndexMap<String, Json>> {
 }
 
 fn read_e2e_step(script: &mut Script, step: &Node) {
-    let Some((key, value)) = step.entries().first() else { return };
+    let Some((key, value)) = step.entries().first() else {
+        return;
+    };
     match key.name.as_str() {
         "user" => {
             let user = value.scalar_text().unwrap_or_default().trim().to_string();
             script.summary.push(format!("user: {user}"));
-            let mut turn = ScriptTurn { line: step.line, user, ..ScriptTurn::default() };
+            let mut turn = ScriptTurn {
+                line: step.line,
+                user,
+                ..ScriptTurn::default()
+            };
             if let Some(assertions) = step.get("assertions") {
                 read_assertions(script, &mut turn, assertions);
             }
@@ -134,11 +152,17 @@ fn read_e2e_step(script: &mut Script, step: &Node) {
             let slots = read_slot_list(value);
             match script.turns.last_mut() {
                 Some(turn) => turn.slots_set.extend(slots),
-                None => script.notes.push(format!("line {}: slots set before the first user message are not checked", step.line)),
+                None => script.notes.push(format!(
+                    "line {}: slots set before the first user message are not checked",
+                    step.line
+                )),
             }
         }
         "slot_was_not_set" => {
-            script.notes.push(format!("line {}: `slot_was_not_set` is not converted", step.line));
+            script.notes.push(format!(
+                "line {}: `slot_was_not_set` is not converted",
+                step.line
+            ));
         }
         "action" => {
             let name = value.scalar_text().unwrap_or_default();
@@ -146,7 +170,10 @@ fn read_e2e_step(script: &mut Script, step: &Node) {
                 turn.actions.push(name);
             }
         }
-        other => script.notes.push(format!("line {}: the step `{other}` is not converted", step.line)),
+        other => script.notes.push(format!(
+            "line {}: the step `{other}` is not converted",
+            step.line
+        )),
     }
 }
 
@@ -181,7 +208,9 @@ fn read_slot_list(value: &Node) -> Vec<(String, Option<Json>)> {
 /// Reads the assertion form of e2e tests (`assertions:` under a user step).
 fn read_assertions(script: &mut Script, turn: &mut ScriptTurn, assertions: &Node) {
     for assertion in assertions.items() {
-        let Some((key, value)) = assertion.entries().first() else { continue };
+        let Some((key, value)) = assertion.entries().first() else {
+            continue;
+        };
         match key.name.as_str() {
             "flow_started" => {
                 if let Some(flow) = value.scalar_text() {
@@ -191,14 +220,20 @@ fn read_assertions(script: &mut Script, turn: &mut ScriptTurn, assertions: &Node
             "slot_was_set" => turn.slots_set.extend(read_slot_list(value)),
             "bot_uttered" => match value.get("utter_name").and_then(Node::scalar_text) {
                 Some(name) => turn.bot.push(Expected::Utter(name)),
-                None => script.notes.push(format!("line {}: `bot_uttered` without `utter_name` is not converted", assertion.line)),
+                None => script.notes.push(format!(
+                    "line {}: `bot_uttered` without `utter_name` is not converted",
+                    assertion.line
+                )),
             },
             "action_executed" => {
                 if let Some(name) = value.scalar_text() {
                     turn.actions.push(name);
                 }
             }
-            other => script.notes.push(format!("line {}: the assertion `{other}` is not converted", assertion.line)),
+            other => script.notes.push(format!(
+                "line {}: the assertion `{other}` is not converted",
+                assertion.line
+            )),
         }
     }
 }
@@ -209,7 +244,11 @@ fn read_assertions(script: &mut Script, turn: &mut ScriptTurn, assertions: &Node
 pub(crate) fn story_scripts(stories: &[Item], nlu: &[Item], forms: &[String]) -> Vec<Script> {
     let mut scripts = Vec::new();
     for story in stories {
-        let name = story.node.get("story").and_then(Node::scalar_text).unwrap_or_else(|| format!("story at line {}", story.node.line));
+        let name = story
+            .node
+            .get("story")
+            .and_then(Node::scalar_text)
+            .unwrap_or_else(|| format!("story at line {}", story.node.line));
         let mut script = Script {
             name,
             loc: story.here(),
@@ -228,14 +267,19 @@ pub(crate) fn story_scripts(stories: &[Item], nlu: &[Item], forms: &[String]) ->
 }
 
 fn read_story_step(script: &mut Script, step: &Node, nlu: &[Item], forms: &[String]) {
-    let Some((key, value)) = step.entries().first() else { return };
+    let Some((key, value)) = step.entries().first() else {
+        return;
+    };
     match key.name.as_str() {
         "intent" | "user" => {
             let intent = step.get("intent").and_then(Node::scalar_text);
             let mut entities = Vec::new();
             for entity in step.get("entities").map(Node::items).unwrap_or_default() {
                 if let Some(name) = entity.get("entity").and_then(Node::scalar_text) {
-                    entities.push((name, entity.get("value").map(Node::to_json).unwrap_or(Json::Null)));
+                    entities.push((
+                        name,
+                        entity.get("value").map(Node::to_json).unwrap_or(Json::Null),
+                    ));
                 } else {
                     for (name, value) in entity.entries() {
                         entities.push((name.name.clone(), value.to_json()));
@@ -250,18 +294,28 @@ fn read_story_step(script: &mut Script, step: &Node, nlu: &[Item], forms: &[Stri
                 }
                 None => example_for(intent.as_deref().unwrap_or_default(), &entities, nlu),
             };
-            script.summary.push(format!("user ({}): {user}", intent.clone().unwrap_or_default()));
-            script.turns.push(ScriptTurn { line: step.line, user, intent, entities, ..ScriptTurn::default() });
+            script.summary.push(format!(
+                "user ({}): {user}",
+                intent.clone().unwrap_or_default()
+            ));
+            script.turns.push(ScriptTurn {
+                line: step.line,
+                user,
+                intent,
+                entities,
+                ..ScriptTurn::default()
+            });
         }
         "action" => {
             let name = value.scalar_text().unwrap_or_default();
             script.summary.push(format!("bot: `{name}`"));
             if name.starts_with("utter_") {
                 push_expected(script, Expected::Utter(name), step.line);
-            } else if name != "action_listen" && !forms.contains(&name) {
-                if let Some(turn) = script.turns.last_mut() {
-                    turn.actions.push(name);
-                }
+            } else if name != "action_listen"
+                && !forms.contains(&name)
+                && let Some(turn) = script.turns.last_mut()
+            {
+                turn.actions.push(name);
             }
         }
         "bot" => {
@@ -277,41 +331,76 @@ fn read_story_step(script: &mut Script, step: &Node, nlu: &[Item], forms: &[Stri
         }
         "active_loop" => {}
         "checkpoint" | "or" => {
-            script.unsupported = Some(format!("the story uses `{}` (line {}), which a linear conversation test cannot express", key.name, step.line));
+            script.unsupported = Some(format!(
+                "the story uses `{}` (line {}), which a linear conversation test cannot express",
+                key.name, step.line
+            ));
         }
-        other => script.notes.push(format!("line {}: the step `{other}` is not converted", step.line)),
+        other => script.notes.push(format!(
+            "line {}: the step `{other}` is not converted",
+            step.line
+        )),
     }
 }
 
-/// A training example of an intent to stand in for a story's message:
-/// one that annotates the same entities, with the story's values put in,
-/// else the first example, else the intent as a payload.
+/// Picks a training example of an intent to stand in for a story's
+/// message: one that annotates the same entities, with the story's values
+/// put in, else the first example, else the intent as a payload.
 fn example_for(intent: &str, entities: &[(String, Json)], nlu: &[Item]) -> String {
-    let entry = nlu.iter().find(|entry| entry.node.get("intent").and_then(Node::scalar_text).as_deref() == Some(intent));
-    let Some(entry) = entry else { return format!("/{intent}") };
+    let entry = nlu.iter().find(|entry| {
+        entry
+            .node
+            .get("intent")
+            .and_then(Node::scalar_text)
+            .as_deref()
+            == Some(intent)
+    });
+    let Some(entry) = entry else {
+        return format!("/{intent}");
+    };
     let raw = raw_examples(&entry.node);
     let wanted: Vec<&str> = entities.iter().map(|(name, _)| name.as_str()).collect();
     for example in &raw {
         let (_, annotated) = strip_annotations(example);
         let names: Vec<&str> = annotated.iter().map(|(name, _)| name.as_str()).collect();
-        if !wanted.is_empty() && names.len() == wanted.len() && wanted.iter().all(|w| names.contains(w)) {
+        if !wanted.is_empty()
+            && names.len() == wanted.len()
+            && wanted.iter().all(|w| names.contains(w))
+        {
             return fill_annotations(example, entities);
         }
     }
     match raw.first() {
         Some(example) if wanted.is_empty() => strip_annotations(example).0,
         _ => {
-            let values: Vec<String> = entities.iter().map(|(_, v)| v.as_str().map_or_else(|| v.to_string(), String::from)).collect();
-            let first = examples(&entry.node).into_iter().next().unwrap_or_else(|| format!("/{intent}"));
-            if values.is_empty() { first } else { values.join(" ") }
+            let values: Vec<String> = entities
+                .iter()
+                .map(|(_, v)| v.as_str().map_or_else(|| v.to_string(), String::from))
+                .collect();
+            let first = examples(&entry.node)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| format!("/{intent}"));
+            if values.is_empty() {
+                first
+            } else {
+                values.join(" ")
+            }
         }
     }
 }
 
-/// The example lines of an `nlu` entry with their annotations.
+/// Returns the example lines of an `nlu` entry with their annotations.
 fn raw_examples(entry: &Node) -> Vec<String> {
-    let Some(block) = entry.get("examples").and_then(Node::as_str) else { return Vec::new() };
-    block.lines().map(str::trim).filter_map(|line| line.strip_prefix("- ")).map(|line| line.trim().to_string()).collect()
+    let Some(block) = entry.get("examples").and_then(Node::as_str) else {
+        return Vec::new();
+    };
+    block
+        .lines()
+        .map(str::trim)
+        .filter_map(|line| line.strip_prefix("- "))
+        .map(|line| line.trim().to_string())
+        .collect()
 }
 
 /// Replaces each annotated part of `example` with the story's value of
@@ -319,8 +408,14 @@ fn raw_examples(entry: &Node) -> Vec<String> {
 fn fill_annotations(example: &str, entities: &[(String, Json)]) -> String {
     let mut text = example.to_string();
     for (name, value) in entities {
-        let value = value.as_str().map_or_else(|| value.to_string(), String::from);
-        let pattern = regex::Regex::new(&format!(r"\[[^\]]+\]\({}(?::[^)]*)?\)", regex::escape(name))).expect("valid regex");
+        let value = value
+            .as_str()
+            .map_or_else(|| value.to_string(), String::from);
+        let pattern = regex::Regex::new(&format!(
+            r"\[[^\]]+\]\({}(?::[^)]*)?\)",
+            regex::escape(name)
+        ))
+        .expect("valid regex");
         text = pattern.replace(&text, regex::NoExpand(&value)).into_owned();
     }
     strip_annotations(&text).0
