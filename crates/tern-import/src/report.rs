@@ -38,6 +38,18 @@ pub struct Report {
     pub to_do: Vec<String>,
 }
 
+/// Orders items by file, then line number (so `line 2` comes before
+/// `line 10`), then location text and description.
+fn sort_key(item: &ReportItem) -> (&str, u64, &str, &str) {
+    let line = item
+        .location
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0);
+    (&item.source, line, &item.location, &item.what)
+}
+
 impl Report {
     pub fn new(source_kind: &str) -> Self {
         Self { source_kind: source_kind.to_string(), ..Default::default() }
@@ -84,7 +96,7 @@ impl Report {
             if items.is_empty() {
                 continue;
             }
-            items.sort_by(|a, b| (&a.source, &a.location, &a.what).cmp(&(&b.source, &b.location, &b.what)));
+            items.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
             let _ = writeln!(out, "## {title}\n");
             for item in items {
                 let _ = writeln!(out, "- {} ({}, {}): {}", item.what, item.source, item.location, item.note);
