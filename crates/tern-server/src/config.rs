@@ -118,6 +118,10 @@ pub struct LlmSettings {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tern.db";
+/// LLM requests in flight at once. At one message per user every few
+/// seconds and a one-second model, 20,000 users keep about 2,000 requests
+/// in flight; lower it to stay under a provider's rate limit.
+pub const DEFAULT_LLM_CONCURRENCY: usize = 4096;
 pub const DEFAULT_APOLOGY: &str =
     "Sorry, I'm having trouble understanding messages right now. Please try again in a moment.";
 
@@ -148,7 +152,7 @@ impl Config {
             mode: args.llm_mode.or(file.llm_mode),
             timeout: Duration::from_secs(file.llm_timeout_secs.unwrap_or(30)),
             max_retries: file.llm_max_retries.unwrap_or(2),
-            max_concurrency: file.llm_max_concurrency.unwrap_or(256),
+            max_concurrency: file.llm_max_concurrency.unwrap_or(DEFAULT_LLM_CONCURRENCY),
             apology: file.llm_apology.unwrap_or_else(|| DEFAULT_APOLOGY.into()),
             provider,
         };
