@@ -16,7 +16,9 @@ pub struct BenchArgs {
     pub url: Option<String>,
     /// Launch `tern serve` as a child process (and `tern mock-llm` when
     /// --llm-latency-ms is given), and measure its cold start, idle memory
-    /// and idle CPU before the load.
+    /// and idle CPU before the load. A configuration file named by
+    /// TERN_CONFIG still applies to the child, such as one that raises
+    /// `llm_max_concurrency`.
     #[arg(long)]
     pub spawn: bool,
     /// With --spawn: the server's database [default: a new SQLite file in a

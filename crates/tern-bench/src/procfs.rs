@@ -206,7 +206,7 @@ struct Tracked {
     last_ticks: Option<u64>,
     first_at: Instant,
     last_at: Instant,
-    gone: bool,
+    exited: bool,
 }
 
 /// Samples processes at a fixed interval on its own task until stopped.
@@ -235,7 +235,7 @@ impl Sampler {
                 last_ticks: None,
                 first_at: now,
                 last_at: now,
-                gone: false,
+                exited: false,
             })
             .collect();
         let tracked = Arc::new(Mutex::new(tracked));
@@ -295,12 +295,12 @@ fn sample_all(tracked: &Mutex<Vec<Tracked>>, origin: Instant, min_window: Durati
 }
 
 fn sample_each(tracked: &mut [Tracked], origin: Instant, min_window: Duration) {
-    for entry in tracked.iter_mut().filter(|entry| !entry.gone) {
+    for entry in tracked.iter_mut().filter(|entry| !entry.exited) {
         let now = Instant::now();
         let (Ok(ticks), Ok(rss)) = (cpu_ticks(entry.figures.pid), rss_kib(entry.figures.pid))
         else {
             // The process has exited; keep what was sampled before.
-            entry.gone = true;
+            entry.exited = true;
             continue;
         };
         let figures = &mut entry.figures;

@@ -233,7 +233,7 @@ pub struct RunSummary {
     /// Turns with a 2xx JSON response, including those whose reply was
     /// unexpected.
     pub turns: u64,
-    /// From the start of the load to the last answer.
+    /// From the start of the load to the last response.
     pub elapsed_secs: f64,
     pub turns_per_second: f64,
     pub conversations_finished: u64,
@@ -244,7 +244,7 @@ pub struct RunSummary {
     /// when that latency is not known.
     pub latency_without_llm: Option<LatencySummary>,
     pub errors: BTreeMap<String, ErrorCount>,
-    /// Turns answered in each second of the run.
+    /// Responses received in each second of the run.
     pub turns_per_second_timeline: Vec<u64>,
     /// Single-conversation scenario only: latency per block of turns.
     pub blocks: Vec<BlockSummary>,
