@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tern", version, about = "Tern: a conversational AI server for YAML business flows")]
+#[command(
+    name = "tern",
+    version,
+    about = "Tern: a conversational AI server for YAML business flows"
+)]
 pub struct Cli {
     /// Log more: -v for debug, -vv for trace. `RUST_LOG` overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -73,7 +77,12 @@ pub struct ChatArgs {
     #[arg(long, value_name = "ID")]
     pub conversation: Option<String>,
     /// Client key of the server, if it requires one.
-    #[arg(long, env = "TERN_CLIENT_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TERN_CLIENT_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     pub client_key: Option<String>,
     /// Without --url: settings of the in-process server.
     #[command(flatten)]
@@ -132,7 +141,9 @@ pub fn init_tracing(verbose: u8, quiet_level: &str, json: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -32,8 +32,18 @@ fn validate_corpus_with_actions_passes() {
         "tests/fixtures/actions/corpus_actions.yml",
         "tests/fixtures/flowent",
     ]);
-    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
-    assert!(stderr(&output).contains("3 flows in 3 files: 0 errors"), "{}", stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("3 flows in 3 files: 0 errors"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -44,7 +54,13 @@ fn validate_example_assistant_passes() {
         "examples/municipal/actions.yml",
         "examples/municipal/flows",
     ]);
-    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -65,7 +81,11 @@ fn validate_broken_files_exits_one_with_positions() {
 fn validate_missing_path_exits_two() {
     let output = tern(&["validate", "no/such/flows.yml"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("no/such/flows.yml"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no/such/flows.yml"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -95,7 +115,12 @@ fn conversation_tests_pass() {
 /// message costs exactly one LLM call.
 #[test]
 fn conversation_tests_pass_through_mock_llm() {
-    let output = tern(&["test", "--mock-llm", "examples/municipal/tests", "tests/conversations"]);
+    let output = tern(&[
+        "test",
+        "--mock-llm",
+        "examples/municipal/tests",
+        "tests/conversations",
+    ]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("(1.000 per message)"), "{text}");
@@ -148,8 +173,20 @@ fn import_rasa_project_validates_and_tests_pass() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("quickstart");
     let source = root().join("crates/tern-import/tests/fixtures/rasa/quickstart");
-    let output = tern(&["import", "rasa", source.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    let output = tern(&[
+        "import",
+        "rasa",
+        source.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
     assert!(out.join("IMPORT_REPORT.md").exists());
     let tests = tern(&["test", out.join("tests").to_str().unwrap()]);
     assert_eq!(tests.status.code(), Some(0), "{}", stdout(&tests));
@@ -160,11 +197,34 @@ fn import_refuses_existing_output_and_missing_source() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("mine.txt"), "keep").unwrap();
     let source = root().join("crates/tern-import/tests/fixtures/rasa/quickstart");
-    let output = tern(&["import", "rasa", source.to_str().unwrap(), "--out", dir.path().to_str().unwrap()]);
+    let output = tern(&[
+        "import",
+        "rasa",
+        source.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("already exists"), "{}", stderr(&output));
-    assert_eq!(std::fs::read_to_string(dir.path().join("mine.txt")).unwrap(), "keep");
-    let missing = tern(&["import", "dialogflow-cx", "no/such/agent.zip", "--out", dir.path().join("x").to_str().unwrap()]);
+    assert!(
+        stderr(&output).contains("already exists"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("mine.txt")).unwrap(),
+        "keep"
+    );
+    let missing = tern(&[
+        "import",
+        "dialogflow-cx",
+        "no/such/agent.zip",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("no/such/agent.zip"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no/such/agent.zip"),
+        "{}",
+        stderr(&missing)
+    );
 }

@@ -7,7 +7,12 @@ use tern_engine::{BotMessage, DialogueState, Event};
 
 use crate::format::{ExpectedMessage, Turn};
 
-pub fn compare_turn(turn: &Turn, state: &DialogueState, messages: &[BotMessage], events: &[Event]) -> Vec<String> {
+pub fn compare_turn(
+    turn: &Turn,
+    state: &DialogueState,
+    messages: &[BotMessage],
+    events: &[Event],
+) -> Vec<String> {
     let mut details = Vec::new();
     if let Some(expected) = &turn.bot {
         details.extend(compare_messages(expected, messages));
@@ -22,19 +27,30 @@ pub fn compare_turn(turn: &Turn, state: &DialogueState, messages: &[BotMessage],
     if let Some(expected) = &expect.flow {
         let actual = state.active_flow().map(String::from);
         if *expected != actual {
-            details.push(format!("active flow: expected {}, got {}", show(expected), show(&actual)));
+            details.push(format!(
+                "active flow: expected {}, got {}",
+                show(expected),
+                show(&actual)
+            ));
         }
     }
     if let Some(expected) = &expect.step {
         let actual = state.active_step().map(String::from);
         if *expected != actual {
-            details.push(format!("active step: expected {}, got {}", show(expected), show(&actual)));
+            details.push(format!(
+                "active step: expected {}, got {}",
+                show(expected),
+                show(&actual)
+            ));
         }
     }
     if let Some(expected) = expect.handed_off
         && expected != state.handed_off
     {
-        details.push(format!("handed_off: expected {expected}, got {}", state.handed_off));
+        details.push(format!(
+            "handed_off: expected {expected}, got {}",
+            state.handed_off
+        ));
     }
     details.extend(compare_events(&expect.events, events));
     details
@@ -49,7 +65,10 @@ fn same_value(expected: &Value, actual: &Value) -> bool {
 }
 
 fn show(value: &Option<String>) -> String {
-    value.as_ref().map(|v| format!("`{v}`")).unwrap_or_else(|| "none".into())
+    value
+        .as_ref()
+        .map(|v| format!("`{v}`"))
+        .unwrap_or_else(|| "none".into())
 }
 
 fn compare_messages(expected: &[ExpectedMessage], actual: &[BotMessage]) -> Option<String> {
@@ -59,7 +78,11 @@ fn compare_messages(expected: &[ExpectedMessage], actual: &[BotMessage]) -> Opti
         return None;
     }
     let diff = TextDiff::from_lines(&expected_text, &actual_text);
-    let body = diff.unified_diff().context_radius(3).header("expected", "actual").to_string();
+    let body = diff
+        .unified_diff()
+        .context_radius(3)
+        .header("expected", "actual")
+        .to_string();
     Some(format!("bot messages differ:\n{body}"))
 }
 
@@ -91,10 +114,15 @@ fn render_actual(expected: &[ExpectedMessage], actual: &[BotMessage]) -> String 
 }
 
 fn compare_events(expected: &[Value], actual: &[Event]) -> Option<String> {
-    let actual_json: Vec<Value> = actual.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
+    let actual_json: Vec<Value> = actual
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .collect();
     let mut position = 0;
     for wanted in expected {
-        let found = actual_json[position..].iter().position(|event| event_matches(wanted, event));
+        let found = actual_json[position..]
+            .iter()
+            .position(|event| event_matches(wanted, event));
         match found {
             Some(offset) => position += offset + 1,
             None => {
@@ -112,7 +140,9 @@ fn compare_events(expected: &[Value], actual: &[Event]) -> Option<String> {
 fn event_matches(wanted: &Value, event: &Value) -> bool {
     match wanted {
         Value::String(name) => event.get("event").and_then(Value::as_str) == Some(name),
-        Value::Object(fields) => fields.iter().all(|(key, value)| event.get(key).is_some_and(|v| same_value(value, v))),
+        Value::Object(fields) => fields
+            .iter()
+            .all(|(key, value)| event.get(key).is_some_and(|v| same_value(value, v))),
         _ => false,
     }
 }

@@ -111,9 +111,17 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     #[error("cannot read `{path}`: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: {message}")]
-    Invalid { path: PathBuf, line: u32, column: u32, message: String },
+    Invalid {
+        path: PathBuf,
+        line: u32,
+        column: u32,
+        message: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -157,8 +165,10 @@ struct RawTurn {
 }
 
 pub fn read_test_file(path: &Path) -> Result<TestFile, FormatError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| FormatError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| FormatError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_test_file(path, &text)
 }
 
@@ -168,8 +178,18 @@ pub fn parse_test_file(path: &Path, text: &str) -> Result<TestFile, FormatError>
             .location()
             .map(|l| (l.line() as u32, l.column() as u32))
             .unwrap_or((1, 1));
-        let message = error.to_string().lines().next().unwrap_or_default().to_string();
-        FormatError::Invalid { path: path.to_path_buf(), line, column, message }
+        let message = error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        FormatError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let flows = match raw.flows {
@@ -198,7 +218,12 @@ fn convert_test(path: &Path, raw: Spanned<RawTest>) -> Result<TestCase, FormatEr
         .into_iter()
         .map(|turn| convert_turn(path, turn))
         .collect::<Result<_, _>>()?;
-    Ok(TestCase { name: raw.name, line, slots: raw.slots, turns })
+    Ok(TestCase {
+        name: raw.name,
+        line,
+        slots: raw.slots,
+        turns,
+    })
 }
 
 fn convert_turn(path: &Path, raw: Spanned<RawTurn>) -> Result<Turn, FormatError> {
@@ -206,7 +231,10 @@ fn convert_turn(path: &Path, raw: Spanned<RawTurn>) -> Result<Turn, FormatError>
     let raw = raw.value;
     let mut commands = Vec::new();
     for command in raw.commands {
-        let (line, column) = (command.referenced.line() as u32, command.referenced.column() as u32);
+        let (line, column) = (
+            command.referenced.line() as u32,
+            command.referenced.column() as u32,
+        );
         let parsed = parse_commands(&command.value).map_err(|message| FormatError::Invalid {
             path: path.to_path_buf(),
             line,
@@ -246,18 +274,33 @@ pub fn parse_commands(value: &Value) -> Result<Vec<Command>, String> {
         return parse_bare(word).map(|c| vec![c]);
     }
     let Some(map) = value.as_object().filter(|m| m.len() == 1) else {
-        return Err(format!("invalid command `{value}`; write one of: {COMMAND_FORMS}"));
+        return Err(format!(
+            "invalid command `{value}`; write one of: {COMMAND_FORMS}"
+        ));
     };
     let (name, argument) = map.iter().next().expect("the map has one entry");
     match name.as_str() {
-        "start_flow" => Ok(vec![Command::StartFlow { flow: text_argument(name, argument)? }]),
-        "set_slot" | "set_slots" => map_argument(name, argument)
-            .map(|m| m.iter().map(|(k, v)| Command::SetSlot { slot: k.clone(), value: v.clone() }).collect()),
+        "start_flow" => Ok(vec![Command::StartFlow {
+            flow: text_argument(name, argument)?,
+        }]),
+        "set_slot" | "set_slots" => map_argument(name, argument).map(|m| {
+            m.iter()
+                .map(|(k, v)| Command::SetSlot {
+                    slot: k.clone(),
+                    value: v.clone(),
+                })
+                .collect()
+        }),
         "judge" => map_argument(name, argument)?
             .iter()
             .map(|(k, v)| match v.as_bool() {
-                Some(value) => Ok(Command::Judge { condition: k.clone(), value }),
-                None => Err(format!("`judge` verdict for `{k}` must be true or false, found `{v}`")),
+                Some(value) => Ok(Command::Judge {
+                    condition: k.clone(),
+                    value,
+                }),
+                None => Err(format!(
+                    "`judge` verdict for `{k}` must be true or false, found `{v}`"
+                )),
             })
             .collect(),
         "clarify" => {
@@ -268,8 +311,12 @@ pub fn parse_commands(value: &Value) -> Result<Vec<Command>, String> {
                 .map(|flows| vec![Command::Clarify { flows }])
                 .ok_or_else(|| format!("`clarify` takes a list of flow ids, found `{argument}`"))
         }
-        "handoff" => Ok(vec![Command::Handoff { reason: argument.as_str().map(String::from) }]),
-        other => Err(format!("unknown command `{other}`; write one of: {COMMAND_FORMS}")),
+        "handoff" => Ok(vec![Command::Handoff {
+            reason: argument.as_str().map(String::from),
+        }]),
+        other => Err(format!(
+            "unknown command `{other}`; write one of: {COMMAND_FORMS}"
+        )),
     }
 }
 
@@ -282,16 +329,28 @@ fn parse_bare(word: &str) -> Result<Command, String> {
         "out_of_scope" => Command::OutOfScope,
         "not_understood" => Command::NotUnderstood,
         "handoff" => Command::Handoff { reason: None },
-        other => return Err(format!("unknown command `{other}`; write one of: {COMMAND_FORMS}")),
+        other => {
+            return Err(format!(
+                "unknown command `{other}`; write one of: {COMMAND_FORMS}"
+            ));
+        }
     })
 }
 
 fn text_argument(name: &str, argument: &Value) -> Result<String, String> {
-    argument.as_str().map(String::from).ok_or_else(|| format!("`{name}` takes a flow id, found `{argument}`"))
+    argument
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| format!("`{name}` takes a flow id, found `{argument}`"))
 }
 
-fn map_argument<'v>(name: &str, argument: &'v Value) -> Result<&'v serde_json::Map<String, Value>, String> {
-    argument.as_object().ok_or_else(|| format!("`{name}` takes a map such as `{{slot_name: value}}`, found `{argument}`"))
+fn map_argument<'v>(
+    name: &str,
+    argument: &'v Value,
+) -> Result<&'v serde_json::Map<String, Value>, String> {
+    argument.as_object().ok_or_else(|| {
+        format!("`{name}` takes a map such as `{{slot_name: value}}`, found `{argument}`")
+    })
 }
 
 fn parse_action_stub(stub: &Value) -> Result<ActionOutcome, String> {
@@ -301,8 +360,12 @@ fn parse_action_stub(stub: &Value) -> Result<ActionOutcome, String> {
         return Err(format!("unknown key `{extra}`; {FORMS}"));
     }
     match (map.get("result"), map.get("error")) {
-        (_, Some(Value::String(error))) if !error.is_empty() => Ok(ActionOutcome::Failure { error: error.clone() }),
-        (Some(result), _) => Ok(ActionOutcome::Success { result: result.clone() }),
+        (_, Some(Value::String(error))) if !error.is_empty() => Ok(ActionOutcome::Failure {
+            error: error.clone(),
+        }),
+        (Some(result), _) => Ok(ActionOutcome::Success {
+            result: result.clone(),
+        }),
         _ => Err(FORMS.into()),
     }
 }
@@ -316,9 +379,23 @@ mod tests {
     fn compact_commands_parse() {
         let cases = [
             (json!("cancel"), vec![Command::Cancel]),
-            (json!({"start_flow": "a"}), vec![Command::StartFlow { flow: "a".into() }]),
-            (json!({"handoff": "angry"}), vec![Command::Handoff { reason: Some("angry".into()) }]),
-            (json!({"judge": {"x": true}}), vec![Command::Judge { condition: "x".into(), value: true }]),
+            (
+                json!({"start_flow": "a"}),
+                vec![Command::StartFlow { flow: "a".into() }],
+            ),
+            (
+                json!({"handoff": "angry"}),
+                vec![Command::Handoff {
+                    reason: Some("angry".into()),
+                }],
+            ),
+            (
+                json!({"judge": {"x": true}}),
+                vec![Command::Judge {
+                    condition: "x".into(),
+                    value: true,
+                }],
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(parse_commands(&input).unwrap(), expected, "input {input}");
@@ -356,11 +433,15 @@ mod tests {
     fn action_stub_forms() {
         assert_eq!(
             parse_action_stub(&json!({"result": "ok"})).unwrap(),
-            ActionOutcome::Success { result: json!("ok") }
+            ActionOutcome::Success {
+                result: json!("ok")
+            }
         );
         assert_eq!(
             parse_action_stub(&json!({"result": "", "error": "down"})).unwrap(),
-            ActionOutcome::Failure { error: "down".into() }
+            ActionOutcome::Failure {
+                error: "down".into()
+            }
         );
         assert!(parse_action_stub(&json!("ok")).is_err());
     }

@@ -3,10 +3,10 @@
 //! LLM. Expectations cover bot messages, slots, the active flow and step,
 //! and events. See [`format`] for the file format.
 
-pub mod format;
 mod compare;
+pub mod format;
 mod runner;
 mod scripted;
 
-pub use format::{read_test_file, TestCase, TestFile};
-pub use runner::{run_file, Assistant, FileReport, Mode, TestReport, TurnFailure};
+pub use format::{TestCase, TestFile, read_test_file};
+pub use runner::{Assistant, FileReport, Mode, TestReport, TurnFailure, run_file};

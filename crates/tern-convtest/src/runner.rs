@@ -5,16 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use tern_engine::{ActionOutcome, Command, DialogueState, Engine, Responses};
-use tern_flow::actions::{load_actions, ActionRegistry};
 use tern_flow::FlowSet;
+use tern_flow::actions::{ActionRegistry, load_actions};
 use tern_understand::context::HistoryTurn;
-use tern_understand::turn::{run_turn, ActionRunner, TurnInput};
+use tern_understand::turn::{ActionRunner, TurnInput, run_turn};
 
 use crate::compare::compare_turn;
-use crate::format::{read_test_file, TestCase, TestFile, Turn};
-use crate::scripted::{file_values, mock_understander, Scripted};
+use crate::format::{TestCase, TestFile, Turn, read_test_file};
+use crate::scripted::{Scripted, file_values, mock_understander};
 
 /// Where a turn's commands come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,19 +39,33 @@ impl Assistant {
     /// instead of running the tests.
     pub fn load(file: &TestFile) -> Result<Assistant, String> {
         let loaded = tern_flow::load_paths(&file.flows).map_err(|e| e.to_string())?;
-        let mut problems: Vec<String> =
-            loaded.diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
+        let mut problems: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect();
         let actions = match &file.actions {
             Some(path) => {
                 let (registry, diagnostics) = load_actions(path).map_err(|e| e.to_string())?;
-                problems.extend(diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string));
+                problems.extend(
+                    diagnostics
+                        .iter()
+                        .filter(|d| d.is_error())
+                        .map(ToString::to_string),
+                );
                 Some(registry)
             }
             None => None,
         };
         if problems.is_empty() {
             let validation = tern_flow::validate::validate(&loaded.flows, actions.as_ref());
-            problems.extend(validation.iter().filter(|d| d.is_error()).map(ToString::to_string));
+            problems.extend(
+                validation
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(ToString::to_string),
+            );
         }
         if !problems.is_empty() {
             return Err(format!("the flows have errors:\n{}", problems.join("\n")));
@@ -60,7 +74,11 @@ impl Assistant {
             Some(path) => read_responses(path)?,
             None => Responses::default(),
         };
-        Ok(Assistant { flows: loaded.flows, actions, responses })
+        Ok(Assistant {
+            flows: loaded.flows,
+            actions,
+            responses,
+        })
     }
 
     fn engine(&self) -> Engine<'_> {
@@ -73,7 +91,8 @@ impl Assistant {
 }
 
 fn read_responses(path: &Path) -> Result<Responses, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     tern_flow::yaml::from_str(&text).map_err(|e| {
         let first = e.to_string().lines().next().unwrap_or_default().to_string();
         format!("invalid responses file `{}`: {first}", path.display())
@@ -117,18 +136,39 @@ pub struct TurnFailure {
 }
 
 pub fn run_file(path: &Path, mode: Mode) -> FileReport {
-    let mut report = FileReport { path: path.to_path_buf(), ..Default::default() };
+    let mut report = FileReport {
+        path: path.to_path_buf(),
+        ..Default::default()
+    };
     let file = match read_test_file(path) {
         Ok(file) => file,
-        Err(error) => return FileReport { error: Some(error.to_string()), ..report },
+        Err(error) => {
+            return FileReport {
+                error: Some(error.to_string()),
+                ..report
+            };
+        }
     };
     let assistant = match Assistant::load(&file) {
         Ok(assistant) => assistant,
-        Err(error) => return FileReport { error: Some(error), ..report },
+        Err(error) => {
+            return FileReport {
+                error: Some(error),
+                ..report
+            };
+        }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(error) => return FileReport { error: Some(format!("cannot start the async runtime: {error}")), ..report },
+        Err(error) => {
+            return FileReport {
+                error: Some(format!("cannot start the async runtime: {error}")),
+                ..report
+            };
+        }
     };
     for test in &file.tests {
         let result = runtime.block_on(run_test(&assistant, test, mode, &mut report));
@@ -137,17 +177,28 @@ pub fn run_file(path: &Path, mode: Mode) -> FileReport {
     report
 }
 
-async fn run_test(assistant: &Assistant, test: &TestCase, mode: Mode, report: &mut FileReport) -> TestReport {
-    let mut state = DialogueState { slots: test.slots.clone(), ..Default::default() };
+async fn run_test(
+    assistant: &Assistant,
+    test: &TestCase,
+    mode: Mode,
+    report: &mut FileReport,
+) -> TestReport {
+    let mut state = DialogueState {
+        slots: test.slots.clone(),
+        ..Default::default()
+    };
     let mut history: Vec<HistoryTurn> = Vec::new();
     let mut failures = Vec::new();
     for (index, turn) in test.turns.iter().enumerate() {
-        let (next_state, mut details, calls) = run_one(assistant, state, &history, turn, mode).await;
+        let (next_state, mut details, calls) =
+            run_one(assistant, state, &history, turn, mode).await;
         if mode == Mode::MockLlm {
             report.user_messages += 1;
             report.llm_calls += calls;
             if calls > 1 {
-                report.multi_call_turns.push((test.name.clone(), index + 1, calls));
+                report
+                    .multi_call_turns
+                    .push((test.name.clone(), index + 1, calls));
             }
         }
         history.push(HistoryTurn::user(turn.user.clone()));
@@ -155,12 +206,26 @@ async fn run_test(assistant: &Assistant, test: &TestCase, mode: Mode, report: &m
         for message in &next_state.messages {
             history.push(HistoryTurn::bot(message.text.clone()));
         }
-        details.extend(compare_turn(turn, &state, &next_state.messages, &next_state.events));
+        details.extend(compare_turn(
+            turn,
+            &state,
+            &next_state.messages,
+            &next_state.events,
+        ));
         if !details.is_empty() {
-            failures.push(TurnFailure { turn: index + 1, line: turn.line, user: turn.user.clone(), details });
+            failures.push(TurnFailure {
+                turn: index + 1,
+                line: turn.line,
+                user: turn.user.clone(),
+                details,
+            });
         }
     }
-    TestReport { name: test.name.clone(), line: test.line, failures }
+    TestReport {
+        name: test.name.clone(),
+        line: test.line,
+        failures,
+    }
 }
 
 async fn run_one(
@@ -171,26 +236,35 @@ async fn run_one(
     mode: Mode,
 ) -> (tern_understand::TurnOutput, Vec<String>, usize) {
     let engine = assistant.engine();
-    let stubs = Stubs { turn, missing: std::sync::Mutex::new(Vec::new()) };
+    let stubs = Stubs {
+        turn,
+        missing: std::sync::Mutex::new(Vec::new()),
+    };
     let (commands, uploads) = file_values(&turn.commands);
-    let input = TurnInput { message: &turn.user, history, extra_commands: uploads };
+    let input = TurnInput {
+        message: &turn.user,
+        history,
+        extra_commands: uploads,
+    };
     let mut problems = Vec::new();
     let output = match mode {
         Mode::Direct => {
             let scripted = Scripted::new(commands, turn);
             run_turn(&engine, &scripted, &stubs, state, input).await
         }
-        Mode::MockLlm => match mock_understander(&commands, turn, &upcoming(&engine, &state, &commands)).await {
-            Ok((understander, server)) => {
-                let output = run_turn(&engine, &understander, &stubs, state, input).await;
-                server.shutdown().await;
-                output
+        Mode::MockLlm => {
+            match mock_understander(&commands, turn, &upcoming(&engine, &state, &commands)).await {
+                Ok((understander, server)) => {
+                    let output = run_turn(&engine, &understander, &stubs, state, input).await;
+                    server.shutdown().await;
+                    output
+                }
+                Err(error) => {
+                    problems.push(error);
+                    return (empty_output(state), problems, 0);
+                }
             }
-            Err(error) => {
-                problems.push(error);
-                return (empty_output(state), problems, 0);
-            }
-        },
+        }
     };
     if let Some(failure) = &output.failure {
         problems.push(format!("the turn failed: {failure:?}"));
@@ -240,11 +314,15 @@ impl ActionRunner for Stubs<'_> {
         _parameters: &'a Map<String, Value>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ActionOutcome> + Send + 'a>> {
         let result = self.turn.actions.get(action).cloned().unwrap_or_else(|| {
-            let message = format!("action `{action}` was called but the turn has no `actions: {{{action}: ...}}` stub");
+            let message = format!(
+                "action `{action}` was called but the turn has no `actions: {{{action}: ...}}` stub"
+            );
             if let Ok(mut missing) = self.missing.lock() {
                 missing.push(message);
             }
-            ActionOutcome::Failure { error: "no stub in the test".into() }
+            ActionOutcome::Failure {
+                error: "no stub in the test".into(),
+            }
         });
         Box::pin(async move { result })
     }
@@ -252,6 +330,9 @@ impl ActionRunner for Stubs<'_> {
 
 /// The JSON the scripted model answers with for a list of commands.
 pub(crate) fn commands_reply(commands: &[Command]) -> Value {
-    let items: Vec<Value> = commands.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
+    let items: Vec<Value> = commands
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .collect();
     json!({ "commands": items })
 }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tern_engine::Command;
-use tern_llm::{build_client, LlmConfig, ProviderKind};
+use tern_llm::{LlmConfig, ProviderKind, build_client};
 use tern_mock_llm::{DefaultReply, MockConfig, MockServer, Rule, RuleAction, Script};
 use tern_understand::context::PromptContext;
 use tern_understand::turn::Understand;
 use tern_understand::understander::{Failure, LlmCall, Understanding};
-use tern_understand::{check_commands, Understander};
+use tern_understand::{Understander, check_commands};
 
 use crate::format::Turn;
 use crate::runner::commands_reply;
@@ -20,12 +20,24 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 /// Splits off `set_slot` commands whose value is a file object: files come
 /// with the message as attachments, not from the understanding layer.
 pub fn file_values(commands: &[Command]) -> (Vec<Command>, Vec<Command>) {
-    commands.iter().cloned().partition(|command| !matches!(command, Command::SetSlot { value: Value::Object(_), .. }))
+    commands.iter().cloned().partition(|command| {
+        !matches!(
+            command,
+            Command::SetSlot {
+                value: Value::Object(_),
+                ..
+            }
+        )
+    })
 }
 
 /// Verdicts a turn provides: its `judgements:` and its `judge` commands.
 fn verdicts(turn: &Turn) -> Vec<(String, bool)> {
-    let mut verdicts: Vec<(String, bool)> = turn.judgements.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let mut verdicts: Vec<(String, bool)> = turn
+        .judgements
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     for command in &turn.commands {
         if let Command::Judge { condition, value } = command {
             verdicts.push((condition.clone(), *value));
@@ -44,7 +56,10 @@ impl Scripted {
     pub fn new(commands: Vec<Command>, turn: &Turn) -> Self {
         let mut commands = commands;
         let verdicts = verdicts(turn);
-        commands.extend(verdicts.iter().map(|(c, v)| Command::Judge { condition: c.clone(), value: *v }));
+        commands.extend(verdicts.iter().map(|(c, v)| Command::Judge {
+            condition: c.clone(),
+            value: *v,
+        }));
         Self { commands, verdicts }
     }
 }
@@ -52,7 +67,10 @@ impl Scripted {
 impl Understand for Scripted {
     /// Like a model, judges every upcoming condition in the same answer;
     /// the ones the test leaves out are false.
-    fn understand<'a>(&'a self, context: &'a PromptContext) -> BoxFuture<'a, Result<Understanding, Failure>> {
+    fn understand<'a>(
+        &'a self,
+        context: &'a PromptContext,
+    ) -> BoxFuture<'a, Result<Understanding, Failure>> {
         let mut commands = self.commands.clone();
         let started: Vec<&String> = commands
             .iter()
@@ -61,15 +79,33 @@ impl Understand for Scripted {
                 _ => None,
             })
             .collect();
-        let flow_conditions = context.flows.iter().filter(|f| started.contains(&&f.id)).flat_map(|f| &f.conditions);
-        let upcoming: Vec<String> = context.conditions.iter().chain(flow_conditions).cloned().collect();
+        let flow_conditions = context
+            .flows
+            .iter()
+            .filter(|f| started.contains(&&f.id))
+            .flat_map(|f| &f.conditions);
+        let upcoming: Vec<String> = context
+            .conditions
+            .iter()
+            .chain(flow_conditions)
+            .cloned()
+            .collect();
         for condition in &upcoming {
             if !self.verdicts.iter().any(|(c, _)| c == condition) {
-                commands.push(Command::Judge { condition: condition.clone(), value: false });
+                commands.push(Command::Judge {
+                    condition: condition.clone(),
+                    value: false,
+                });
             }
         }
         let (commands, dropped) = check_commands(context, dedup_judgements(&commands));
-        Box::pin(async move { Ok(Understanding { commands, dropped, calls: Vec::new() }) })
+        Box::pin(async move {
+            Ok(Understanding {
+                commands,
+                dropped,
+                calls: Vec::new(),
+            })
+        })
     }
 
     fn judge<'a>(
@@ -79,7 +115,15 @@ impl Understand for Scripted {
         let answer = context
             .conditions
             .iter()
-            .map(|c| (c.clone(), self.verdicts.iter().find(|(k, _)| k == c).is_some_and(|(_, v)| *v)))
+            .map(|c| {
+                (
+                    c.clone(),
+                    self.verdicts
+                        .iter()
+                        .find(|(k, _)| k == c)
+                        .is_some_and(|(_, v)| *v),
+                )
+            })
             .collect();
         Box::pin(async move { Ok((answer, Vec::new())) })
     }
@@ -114,7 +158,13 @@ pub async fn mock_understander(
             verdicts.push((condition.clone(), false));
         }
     }
-    let judges: Vec<Command> = verdicts.iter().map(|(c, v)| Command::Judge { condition: c.clone(), value: *v }).collect();
+    let judges: Vec<Command> = verdicts
+        .iter()
+        .map(|(c, v)| Command::Judge {
+            condition: c.clone(),
+            value: *v,
+        })
+        .collect();
     let mut first = commands.to_vec();
     first.extend(judges.iter().cloned());
     let rule = |reply: Value| Rule {
@@ -125,12 +175,20 @@ pub async fn mock_understander(
         line: 0,
     };
     let script = Script {
-        rules: vec![rule(commands_reply(&dedup_judgements(&first))), rule(commands_reply(&judges))],
+        rules: vec![
+            rule(commands_reply(&dedup_judgements(&first))),
+            rule(commands_reply(&judges)),
+        ],
         default_reply: Some(DefaultReply::Fixed(commands_reply(&[]))),
     };
-    let config = MockConfig { script: Some(script), ..Default::default() };
+    let config = MockConfig {
+        script: Some(script),
+        ..Default::default()
+    };
     let listen = "127.0.0.1:0".parse().expect("the address is valid");
-    let server = MockServer::start(listen, config).await.map_err(|e| format!("cannot start the mock LLM: {e}"))?;
+    let server = MockServer::start(listen, config)
+        .await
+        .map_err(|e| format!("cannot start the mock LLM: {e}"))?;
     let mut llm = LlmConfig::new(ProviderKind::OpenAi, "mock");
     llm.base_url = server.base_url();
     llm.max_retries = 0;

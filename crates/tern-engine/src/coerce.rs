@@ -18,7 +18,11 @@ pub fn coerce_and_validate(collect: &Collect, value: &Value) -> Result<Value, St
     }
 }
 
-pub fn coerce(slot_type: SlotType, options: &[ChoiceOption], value: &Value) -> Result<Value, String> {
+pub fn coerce(
+    slot_type: SlotType,
+    options: &[ChoiceOption],
+    value: &Value,
+) -> Result<Value, String> {
     if value.is_null() {
         return Err("no value was given".into());
     }
@@ -101,7 +105,9 @@ fn number_value(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
         Value::Number(Number::from(n as i64))
     } else {
-        Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)
+        Number::from_f64(n)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -114,16 +120,29 @@ fn to_integer(value: &Value) -> Result<Value, String> {
 }
 
 const YES_WORDS: &[&str] = &[
-    "yes", "y", "yeah", "yep", "sure", "ok", "okay", "true", "correct", "right", "1", "نعم",
-    "أجل", "اي", "ايوه", "صح", "oui", "sí", "si", "ja",
+    "yes", "y", "yeah", "yep", "sure", "ok", "okay", "true", "correct", "right", "1", "نعم", "أجل",
+    "اي", "ايوه", "صح", "oui", "sí", "si", "ja",
 ];
 const NO_WORDS: &[&str] = &[
-    "no", "n", "nope", "nah", "false", "wrong", "incorrect", "0", "لا", "كلا", "non", "nein",
+    "no",
+    "n",
+    "nope",
+    "nah",
+    "false",
+    "wrong",
+    "incorrect",
+    "0",
+    "لا",
+    "كلا",
+    "non",
+    "nein",
 ];
 
 /// Reads yes/no words in English, Arabic and a few other languages.
 pub fn parse_yes_no(text: &str) -> Option<bool> {
-    let word = normalize_digits(text.trim()).trim_end_matches(['.', '!', '?', '،']).to_lowercase();
+    let word = normalize_digits(text.trim())
+        .trim_end_matches(['.', '!', '?', '،'])
+        .to_lowercase();
     if YES_WORDS.contains(&word.as_str()) {
         Some(true)
     } else if NO_WORDS.contains(&word.as_str()) {
@@ -160,7 +179,10 @@ fn to_file(value: &Value) -> Result<Value, String> {
 const DATE_FORMATS: &[&str] = &["%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"];
 
 fn to_date(value: &Value) -> Result<Value, String> {
-    let text = value.as_str().map(|s| normalize_digits(s.trim())).unwrap_or_default();
+    let text = value
+        .as_str()
+        .map(|s| normalize_digits(s.trim()))
+        .unwrap_or_default();
     DATE_FORMATS
         .iter()
         .find_map(|format| NaiveDate::parse_from_str(&text, format).ok())
@@ -175,7 +197,9 @@ fn to_email(value: &Value) -> Result<Value, String> {
     let domain_ok = domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
     let local_ok = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c == '@');
     if !domain_ok || !local_ok {
         return Err(invalid());
@@ -191,12 +215,22 @@ fn to_phone(value: &Value) -> Result<Value, String> {
     };
     let plus = text.starts_with('+') || text.starts_with("00");
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-    let allowed = text.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
-    let digits = if text.starts_with("00") { digits[2..].to_string() } else { digits };
+    let allowed = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let digits = if text.starts_with("00") {
+        digits[2..].to_string()
+    } else {
+        digits
+    };
     if !allowed || !(7..=15).contains(&digits.len()) {
         return Err("that is not a valid phone number".into());
     }
-    Ok(Value::String(if plus { format!("+{digits}") } else { digits }))
+    Ok(Value::String(if plus {
+        format!("+{digits}")
+    } else {
+        digits
+    }))
 }
 
 fn to_choice(options: &[ChoiceOption], value: &Value) -> Result<Value, String> {
@@ -246,10 +280,17 @@ fn validate(rules: &Validation, value: Value) -> Result<Value, String> {
         return Ok(value);
     }
     let text = tern_flow::template::render_value(&value).to_lowercase();
-    match rules.allowed_values.iter().find(|a| a.to_lowercase() == text) {
+    match rules
+        .allowed_values
+        .iter()
+        .find(|a| a.to_lowercase() == text)
+    {
         Some(allowed) if value.is_string() => Ok(Value::String(allowed.clone())),
         Some(_) => Ok(value),
-        None => Err(format!("please choose one of: {}", rules.allowed_values.join(", "))),
+        None => Err(format!(
+            "please choose one of: {}",
+            rules.allowed_values.join(", ")
+        )),
     }
 }
 

@@ -7,25 +7,67 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    FlowStarted { flow: String },
-    FlowCompleted { flow: String },
-    FlowCancelled { flow: String, reason: String },
-    FlowInterrupted { flow: String },
-    FlowResumed { flow: String },
-    SlotSet { slot: String, value: Value },
-    SlotCorrected { slot: String, value: Value },
-    SlotRejected { slot: String, value: Value, reason: String },
-    ActionRequested { action: String },
-    ActionSucceeded { action: String },
-    ActionFailed { action: String, error: String },
-    JudgementRequested { conditions: Vec<String> },
+    FlowStarted {
+        flow: String,
+    },
+    FlowCompleted {
+        flow: String,
+    },
+    FlowCancelled {
+        flow: String,
+        reason: String,
+    },
+    FlowInterrupted {
+        flow: String,
+    },
+    FlowResumed {
+        flow: String,
+    },
+    SlotSet {
+        slot: String,
+        value: Value,
+    },
+    SlotCorrected {
+        slot: String,
+        value: Value,
+    },
+    SlotRejected {
+        slot: String,
+        value: Value,
+        reason: String,
+    },
+    ActionRequested {
+        action: String,
+    },
+    ActionSucceeded {
+        action: String,
+    },
+    ActionFailed {
+        action: String,
+        error: String,
+    },
+    JudgementRequested {
+        conditions: Vec<String>,
+    },
     /// A step with conditions found none true and had no `else`.
-    NoBranchMatched { flow: String, step: String },
-    CommandIgnored { command: String, reason: String },
-    HandoffRequested { reason: Option<String> },
+    NoBranchMatched {
+        flow: String,
+        step: String,
+    },
+    CommandIgnored {
+        command: String,
+        reason: String,
+    },
+    HandoffRequested {
+        reason: Option<String>,
+    },
     /// Something in the flows is broken at run time (a missing step, a step
     /// loop); the flow was stopped.
-    FlowError { flow: String, step: String, message: String },
+    FlowError {
+        flow: String,
+        step: String,
+        message: String,
+    },
 }
 
 impl Event {

@@ -25,7 +25,7 @@ pub mod state;
 
 pub use command::{ActionOutcome, Command};
 pub use engine::lookahead::{conditions_after, flow_collects};
-pub use engine::{BotMessage, Engine, Need, Outcome, MAX_STEPS_PER_TURN};
+pub use engine::{BotMessage, Engine, MAX_STEPS_PER_TURN, Need, Outcome};
 pub use event::Event;
 pub use responses::Responses;
 pub use state::{DialogueState, Frame, Origin, Phase, Waiting};

@@ -39,7 +39,10 @@ impl DialogueState {
     }
 
     pub fn active_step(&self) -> Option<&str> {
-        self.stack.last().filter(|f| f.phase != Phase::Queued).map(|f| f.step.as_str())
+        self.stack
+            .last()
+            .filter(|f| f.phase != Phase::Queued)
+            .map(|f| f.step.as_str())
     }
 }
 

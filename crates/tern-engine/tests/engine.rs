@@ -1,6 +1,6 @@
 //! Engine behaviour driven directly with commands, on small inline flows.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tern_engine::{
     ActionOutcome, Command, DialogueState, Engine, Event, Need, Outcome, Phase, Responses, Waiting,
 };
@@ -8,7 +8,12 @@ use tern_flow::FlowSet;
 
 fn flows(yaml: &str) -> FlowSet {
     let loaded = tern_flow::load_str("test.yml", yaml);
-    let errors: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+    let errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.to_string())
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     loaded.flows
 }
@@ -18,7 +23,10 @@ fn start(flow: &str) -> Command {
 }
 
 fn set(slot: &str, value: Value) -> Command {
-    Command::SetSlot { slot: slot.into(), value }
+    Command::SetSlot {
+        slot: slot.into(),
+        value,
+    }
 }
 
 fn texts(outcome: &Outcome) -> Vec<&str> {
@@ -77,10 +85,14 @@ flows:
 "#,
     );
     let responses = Responses::default();
-    let outcome = Engine::new(&flow_set, &responses).handle(DialogueState::default(), &[start("spin")]);
+    let outcome =
+        Engine::new(&flow_set, &responses).handle(DialogueState::default(), &[start("spin")]);
     assert!(has_event(&outcome, "flow_error"));
     assert!(outcome.state.stack.is_empty());
-    assert_eq!(texts(&outcome).last(), Some(&responses.internal_error.as_str()));
+    assert_eq!(
+        texts(&outcome).last(),
+        Some(&responses.internal_error.as_str())
+    );
 }
 
 #[test]
@@ -93,7 +105,10 @@ fn queued_second_request_runs_after_first() {
     assert_eq!(outcome.state.stack.len(), 2);
     let outcome = engine.handle(outcome.state, &[set("size", json!("large"))]);
     let outcome = engine.handle(outcome.state, &[set("count", json!(2))]);
-    assert_eq!(texts(&outcome), ["Ordered 2 large", "We open at 9.", &responses.anything_else]);
+    assert_eq!(
+        texts(&outcome),
+        ["Ordered 2 large", "We open at 9.", &responses.anything_else]
+    );
     assert!(outcome.state.stack.is_empty());
 }
 
@@ -102,7 +117,11 @@ fn start_with_values_skips_answered_questions() {
     let flow_set = flows(TWO_FLOWS);
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
-    let commands = [start("order"), set("size", json!("small")), set("count", json!("٣"))];
+    let commands = [
+        start("order"),
+        set("size", json!("small")),
+        set("count", json!("٣")),
+    ];
     let outcome = engine.handle(DialogueState::default(), &commands);
     assert_eq!(texts(&outcome)[0], "Ordered 3 small");
 }
@@ -114,10 +133,19 @@ fn interruption_offers_resume_and_resumes() {
     let engine = Engine::new(&flow_set, &responses);
     let outcome = engine.handle(DialogueState::default(), &[start("order")]);
     let outcome = engine.handle(outcome.state, &[start("hours")]);
-    assert_eq!(texts(&outcome), ["We open at 9.", "Would you like to continue with Order?"]);
-    assert!(matches!(outcome.state.waiting, Some(Waiting::ResumeOffer { .. })));
+    assert_eq!(
+        texts(&outcome),
+        ["We open at 9.", "Would you like to continue with Order?"]
+    );
+    assert!(matches!(
+        outcome.state.waiting,
+        Some(Waiting::ResumeOffer { .. })
+    ));
     let outcome = engine.handle(outcome.state, &[Command::Affirm]);
-    assert_eq!(texts(&outcome), ["Let's continue with Order.", "Which size?"]);
+    assert_eq!(
+        texts(&outcome),
+        ["Let's continue with Order.", "Which size?"]
+    );
     assert!(has_event(&outcome, "flow_resumed"));
 }
 
@@ -126,11 +154,18 @@ fn declining_resume_cancels_paused_flow() {
     let flow_set = flows(TWO_FLOWS);
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
-    let outcome = engine.handle(DialogueState::default(), &[start("order"), set("size", json!("xl"))]);
+    let outcome = engine.handle(
+        DialogueState::default(),
+        &[start("order"), set("size", json!("xl"))],
+    );
     let outcome = engine.handle(outcome.state, &[start("hours")]);
     let outcome = engine.handle(outcome.state, &[Command::Deny]);
     assert!(outcome.state.stack.is_empty());
-    assert!(outcome.state.slots.is_empty(), "slots left: {:?}", outcome.state.slots);
+    assert!(
+        outcome.state.slots.is_empty(),
+        "slots left: {:?}",
+        outcome.state.slots
+    );
     assert!(has_event(&outcome, "flow_cancelled"));
 }
 
@@ -139,9 +174,15 @@ fn too_many_invalid_answers_follow_on_max_attempts() {
     let flow_set = flows(TWO_FLOWS);
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
-    let outcome = engine.handle(DialogueState::default(), &[start("order"), set("size", json!("s"))]);
+    let outcome = engine.handle(
+        DialogueState::default(),
+        &[start("order"), set("size", json!("s"))],
+    );
     let outcome = engine.handle(outcome.state, &[set("count", json!(9))]);
-    assert_eq!(texts(&outcome), ["Sorry, the value must be at most 5. How many?"]);
+    assert_eq!(
+        texts(&outcome),
+        ["Sorry, the value must be at most 5. How many?"]
+    );
     let outcome = engine.handle(outcome.state, &[set("count", json!(0))]);
     assert_eq!(texts(&outcome)[0], "We can't take that order here.");
     assert!(outcome.state.stack.is_empty());
@@ -165,7 +206,10 @@ flows:
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
     let outcome = engine.handle(DialogueState::default(), &[start("vip")]);
-    assert_eq!(texts(&outcome), ["Sorry, VIP desk is not available right now."]);
+    assert_eq!(
+        texts(&outcome),
+        ["Sorry, VIP desk is not available right now."]
+    );
     assert!(has_event(&outcome, "command_ignored"));
     assert!(engine.startable_flows(&outcome.state).is_empty());
     let mut state = outcome.state;
@@ -210,17 +254,32 @@ fn action_success_stores_result_and_asks_for_judgement() {
     let flow_set = flows(ACTION_FLOW);
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
-    let outcome = engine.handle(DialogueState::default(), &[start("fine"), set("plate", json!("AB 123"))]);
-    let Some(Need::Action { action, parameters }) = &outcome.need else { panic!("no action need") };
+    let outcome = engine.handle(
+        DialogueState::default(),
+        &[start("fine"), set("plate", json!("AB 123"))],
+    );
+    let Some(Need::Action { action, parameters }) = &outcome.need else {
+        panic!("no action need")
+    };
     assert_eq!(action, "lookup_fine");
     assert_eq!(parameters.get("plate"), Some(&json!("AB 123")));
-    let outcome = engine.action_result(outcome.state, ActionOutcome::Success { result: json!("120 SAR") });
+    let outcome = engine.action_result(
+        outcome.state,
+        ActionOutcome::Success {
+            result: json!("120 SAR"),
+        },
+    );
     assert_eq!(texts(&outcome), ["You owe 120 SAR."]);
-    let Some(Need::Judgement { conditions }) = &outcome.need else { panic!("no judgement need") };
+    let Some(Need::Judgement { conditions }) = &outcome.need else {
+        panic!("no judgement need")
+    };
     assert_eq!(conditions, &["user is upset about the amount"]);
     let verdicts = [("user is upset about the amount".to_string(), true)];
     let outcome = engine.judgements(outcome.state, &verdicts);
-    assert_eq!(texts(&outcome)[0], "I understand. You can pay in instalments.");
+    assert_eq!(
+        texts(&outcome)[0],
+        "I understand. You can pay in instalments."
+    );
 }
 
 #[test]
@@ -228,10 +287,21 @@ fn action_failure_takes_else() {
     let flow_set = flows(ACTION_FLOW);
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
-    let outcome = engine.handle(DialogueState::default(), &[start("fine"), set("plate", json!("X1"))]);
-    let outcome = engine.action_result(outcome.state, ActionOutcome::Failure { error: "timeout".into() });
+    let outcome = engine.handle(
+        DialogueState::default(),
+        &[start("fine"), set("plate", json!("X1"))],
+    );
+    let outcome = engine.action_result(
+        outcome.state,
+        ActionOutcome::Failure {
+            error: "timeout".into(),
+        },
+    );
     assert_eq!(texts(&outcome)[0], "The fine service is down.");
-    assert!(outcome.events.contains(&Event::ActionFailed { action: "lookup_fine".into(), error: "timeout".into() }));
+    assert!(outcome.events.contains(&Event::ActionFailed {
+        action: "lookup_fine".into(),
+        error: "timeout".into()
+    }));
 }
 
 #[test]
@@ -239,7 +309,10 @@ fn stale_action_wait_is_rerun_on_next_message() {
     let flow_set = flows(ACTION_FLOW);
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
-    let outcome = engine.handle(DialogueState::default(), &[start("fine"), set("plate", json!("X1"))]);
+    let outcome = engine.handle(
+        DialogueState::default(),
+        &[start("fine"), set("plate", json!("X1"))],
+    );
     assert!(outcome.need.is_some());
     // The caller never delivered the result; the next message runs the action again.
     let outcome = engine.handle(outcome.state, &[Command::Greet]);
@@ -294,7 +367,8 @@ flows:
 "#,
     );
     let responses = Responses::default();
-    let outcome = Engine::new(&flow_set, &responses).handle(DialogueState::default(), &[start("internal")]);
+    let outcome =
+        Engine::new(&flow_set, &responses).handle(DialogueState::default(), &[start("internal")]);
     assert!(!texts(&outcome).contains(&"secret"));
     assert!(has_event(&outcome, "command_ignored"));
 }
@@ -320,10 +394,15 @@ flows:
 "#,
     );
     let responses = Responses::default();
-    let outcome = Engine::new(&flow_set, &responses).handle(DialogueState::default(), &[start("first")]);
+    let outcome =
+        Engine::new(&flow_set, &responses).handle(DialogueState::default(), &[start("first")]);
     assert_eq!(texts(&outcome)[0], "second here");
-    assert!(outcome.events.contains(&Event::FlowCompleted { flow: "first".into() }));
-    assert!(outcome.events.contains(&Event::FlowStarted { flow: "second".into() }));
+    assert!(outcome.events.contains(&Event::FlowCompleted {
+        flow: "first".into()
+    }));
+    assert!(outcome.events.contains(&Event::FlowStarted {
+        flow: "second".into()
+    }));
 }
 
 #[test]
@@ -331,7 +410,9 @@ fn missing_step_in_state_stops_flow() {
     let flow_set = flows(TWO_FLOWS);
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
-    let mut state = engine.handle(DialogueState::default(), &[start("order")]).state;
+    let mut state = engine
+        .handle(DialogueState::default(), &[start("order")])
+        .state;
     state.stack[0].step = "removed_step".into();
     state.stack[0].phase = Phase::Enter;
     state.waiting = None;
@@ -345,7 +426,10 @@ fn state_round_trips_through_json_and_stays_small() {
     let flow_set = flows(TWO_FLOWS);
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
-    let outcome = engine.handle(DialogueState::default(), &[start("order"), set("size", json!("large"))]);
+    let outcome = engine.handle(
+        DialogueState::default(),
+        &[start("order"), set("size", json!("large"))],
+    );
     let json = serde_json::to_string(&outcome.state).unwrap();
     assert!(json.len() < 300, "state is {} bytes: {json}", json.len());
     let back: DialogueState = serde_json::from_str(&json).unwrap();
@@ -462,8 +546,15 @@ fn link_to_guarded_flow_is_refused() {
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
     let outcome = engine.handle(DialogueState::default(), &[start("linker")]);
-    assert!(!texts(&outcome).contains(&"guarded hi"), "{:?}", texts(&outcome));
-    assert_eq!(texts(&outcome)[0], "Sorry, Guarded is not available right now.");
+    assert!(
+        !texts(&outcome).contains(&"guarded hi"),
+        "{:?}",
+        texts(&outcome)
+    );
+    assert_eq!(
+        texts(&outcome)[0],
+        "Sorry, Guarded is not available right now."
+    );
     assert!(outcome.state.stack.is_empty());
 }
 
@@ -500,11 +591,19 @@ fn clarification_mid_flow_keeps_the_question_open() {
     let responses = Responses::default();
     let engine = Engine::new(&flow_set, &responses);
     let outcome = engine.handle(DialogueState::default(), &[start("order")]);
-    let clarify = Command::Clarify { flows: vec!["hours".into(), "order".into()] };
+    let clarify = Command::Clarify {
+        flows: vec!["hours".into(), "order".into()],
+    };
     let outcome = engine.handle(outcome.state, &[clarify]);
-    assert!(matches!(outcome.state.waiting, Some(Waiting::Clarification { .. })));
+    assert!(matches!(
+        outcome.state.waiting,
+        Some(Waiting::Clarification { .. })
+    ));
     let outcome = engine.handle(outcome.state, &[Command::NotUnderstood]);
-    assert_eq!(texts(&outcome), ["Sorry, I didn't understand that.", "Which size?"]);
+    assert_eq!(
+        texts(&outcome),
+        ["Sorry, I didn't understand that.", "Which size?"]
+    );
 }
 
 mod properties {
@@ -523,15 +622,21 @@ mod properties {
             ".{0,8}".prop_map(|s| json!(s)),
         ];
         prop_oneof![
-            prop::sample::select(vec!["order", "hours", "nope"]).prop_map(|f| Command::StartFlow { flow: f.into() }),
-            (slot, value).prop_map(|(s, v)| Command::SetSlot { slot: s.into(), value: v }),
+            prop::sample::select(vec!["order", "hours", "nope"])
+                .prop_map(|f| Command::StartFlow { flow: f.into() }),
+            (slot, value).prop_map(|(s, v)| Command::SetSlot {
+                slot: s.into(),
+                value: v
+            }),
             Just(Command::Cancel),
             Just(Command::Affirm),
             Just(Command::Deny),
             Just(Command::Greet),
             Just(Command::OutOfScope),
             Just(Command::NotUnderstood),
-            Just(Command::Clarify { flows: vec!["order".into(), "hours".into()] }),
+            Just(Command::Clarify {
+                flows: vec!["order".into(), "hours".into()]
+            }),
         ]
     }
 

@@ -95,14 +95,19 @@ struct RawAction {
 /// Reads an actions file (YAML or JSON). Problems in the content become
 /// diagnostics; only an unreadable file is an error.
 pub fn load_actions(path: &Path) -> Result<(ActionRegistry, Vec<Diagnostic>), ActionsReadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|cause| ActionsReadError { path: path.to_path_buf(), cause })?;
+    let text = std::fs::read_to_string(path).map_err(|cause| ActionsReadError {
+        path: path.to_path_buf(),
+        cause,
+    })?;
     Ok(parse_actions(path, &text))
 }
 
 /// Parses actions from text, as if read from `path`.
 pub fn parse_actions(path: &Path, text: &str) -> (ActionRegistry, Vec<Diagnostic>) {
-    let mut registry = ActionRegistry { source: Some(path.to_path_buf()), ..Default::default() };
+    let mut registry = ActionRegistry {
+        source: Some(path.to_path_buf()),
+        ..Default::default()
+    };
     let mut diagnostics = Vec::new();
     let raw: RawActionsFile = match crate::yaml::from_str(text) {
         Ok(raw) => raw,
@@ -111,7 +116,12 @@ pub fn parse_actions(path: &Path, text: &str) -> (ActionRegistry, Vec<Diagnostic
                 .location()
                 .map(|l| (l.line() as u32, l.column() as u32))
                 .unwrap_or((1, 1));
-            let message = error.to_string().lines().next().unwrap_or_default().to_string();
+            let message = error
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
             let hint = "an actions file holds `actions:`, a list of entries with `name`, \
                         `description`, `webhook_url` and `json_schema`";
             diagnostics.push(action_error(path, line, column, "", message, Some(hint)));
@@ -119,7 +129,10 @@ pub fn parse_actions(path: &Path, text: &str) -> (ActionRegistry, Vec<Diagnostic
         }
     };
     if raw.actions.len() > MAX_ACTIONS {
-        let message = format!("{} actions registered; the limit is {MAX_ACTIONS}", raw.actions.len());
+        let message = format!(
+            "{} actions registered; the limit is {MAX_ACTIONS}",
+            raw.actions.len()
+        );
         diagnostics.push(action_error(path, 1, 1, "actions", message, None));
     }
     for (index, action) in raw.actions.into_iter().enumerate() {
@@ -154,7 +167,10 @@ fn check_action(def: &ActionDef) -> Vec<String> {
     let mut problems = Vec::new();
     let name_ok = !def.name.is_empty()
         && def.name.len() <= MAX_NAME_LEN
-        && def.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && def
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !name_ok {
         problems.push(format!(
             "invalid action name `{}`: use 1 to {MAX_NAME_LEN} lowercase letters, digits or `_`",
@@ -181,18 +197,29 @@ fn check_action(def: &ActionDef) -> Vec<String> {
 fn check_schema(def: &ActionDef) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(schema) = def.json_schema.as_object() else {
-        problems.push(format!("json_schema of `{}` must be a JSON Schema object", def.name));
+        problems.push(format!(
+            "json_schema of `{}` must be a JSON Schema object",
+            def.name
+        ));
         return problems;
     };
     if let Some(kind) = schema.get("type")
         && kind != "object"
     {
-        problems.push(format!("json_schema of `{}` must have `type: object`, found {kind}", def.name));
+        problems.push(format!(
+            "json_schema of `{}` must have `type: object`, found {kind}",
+            def.name
+        ));
     }
     if let Some(required) = schema.get("required") {
-        let all_strings = required.as_array().is_some_and(|r| r.iter().all(Value::is_string));
+        let all_strings = required
+            .as_array()
+            .is_some_and(|r| r.iter().all(Value::is_string));
         if !all_strings {
-            problems.push(format!("`required` in the json_schema of `{}` must be a list of names", def.name));
+            problems.push(format!(
+                "`required` in the json_schema of `{}` must be a list of names",
+                def.name
+            ));
         }
     }
     problems

@@ -18,5 +18,5 @@ pub use diagnostic::{Diagnostic, Severity};
 /// user. A flow that goes past it loops without input, and the engine stops
 /// it with an error. Defined here so that the validator can quote it.
 pub const MAX_STEPS_PER_TURN: u32 = 200;
-pub use load::{load_paths, load_str, load_texts, LoadError, Loaded};
+pub use load::{LoadError, Loaded, load_paths, load_str, load_texts};
 pub use model::*;

@@ -94,7 +94,17 @@ impl Flow {
             step_index.entry(step.id.clone()).or_insert(index);
         }
         let persisted_slots = Vec::new();
-        Self { id, name, description, intents, guard, steps, persisted_slots, pos, step_index }
+        Self {
+            id,
+            name,
+            description,
+            intents,
+            guard,
+            steps,
+            persisted_slots,
+            pos,
+            step_index,
+        }
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {

@@ -337,7 +337,10 @@ mod tests {
     #[test]
     fn prefix_ending_a_sentence_is_text() {
         assert_eq!(render("Hello slots.", json!({})), "Hello slots.");
-        assert_eq!(render("no free slots. Sorry", json!({})), "no free slots. Sorry");
+        assert_eq!(
+            render("no free slots. Sorry", json!({})),
+            "no free slots. Sorry"
+        );
         assert!(parse("no free slots. Sorry").slot_refs().is_empty());
     }
 

@@ -11,5 +11,5 @@ pub mod project;
 pub mod rasa;
 pub mod report;
 
-pub use project::{validate_project, write_project, ImportError, Project};
+pub use project::{ImportError, Project, validate_project, write_project};
 pub use report::{Fidelity, Report, ReportItem};

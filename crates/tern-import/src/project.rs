@@ -20,23 +20,47 @@ pub struct Project {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read `{path}`: {cause}")]
-    Read { path: PathBuf, cause: std::io::Error },
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("`{file}`{location}: {message}")]
-    Invalid { file: PathBuf, location: String, message: String },
+    Invalid {
+        file: PathBuf,
+        location: String,
+        message: String,
+    },
     #[error("`{0}` is not a {1} project: {2}")]
     NotAProject(PathBuf, &'static str, String),
-    #[error("the output folder `{0}` already exists and is not empty; choose another with --out or pass --force to replace it")]
+    #[error(
+        "the output folder `{0}` already exists and is not empty; choose another with --out or pass --force to replace it"
+    )]
     OutputExists(PathBuf),
     #[error("cannot write `{path}`: {cause}")]
-    Write { path: PathBuf, cause: std::io::Error },
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 impl ImportError {
     /// An error in a source file at a line or JSON path.
-    pub fn invalid(file: impl Into<PathBuf>, location: impl AsRef<str>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        file: impl Into<PathBuf>,
+        location: impl AsRef<str>,
+        message: impl Into<String>,
+    ) -> Self {
         let location = location.as_ref();
-        let location = if location.is_empty() { String::new() } else { format!(" at {location}") };
-        ImportError::Invalid { file: file.into(), location, message: message.into() }
+        let location = if location.is_empty() {
+            String::new()
+        } else {
+            format!(" at {location}")
+        };
+        ImportError::Invalid {
+            file: file.into(),
+            location,
+            message: message.into(),
+        }
     }
 }
 
@@ -65,12 +89,18 @@ pub fn validate_project(project: &Project) -> Vec<Diagnostic> {
 /// which then takes the place of `out`, so an interrupted import leaves no
 /// partial output.
 pub fn write_project(project: &Project, out: &Path, force: bool) -> Result<(), ImportError> {
-    let occupied = out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true);
+    let occupied = out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true);
     if occupied && !force {
         return Err(ImportError::OutputExists(out.to_path_buf()));
     }
     let staging = staging_path(out);
-    let write_error = |path: &Path, cause| ImportError::Write { path: path.to_path_buf(), cause };
+    let write_error = |path: &Path, cause| ImportError::Write {
+        path: path.to_path_buf(),
+        cause,
+    };
     let _ = std::fs::remove_dir_all(&staging);
     for (relative, text) in &project.files {
         let path = staging.join(relative);
@@ -80,8 +110,13 @@ pub fn write_project(project: &Project, out: &Path, force: bool) -> Result<(), I
         std::fs::write(&path, text).map_err(|e| write_error(&path, e))?;
     }
     let report_json = serde_json::to_string_pretty(&project.report).unwrap_or_default();
-    std::fs::write(staging.join("import_report.json"), report_json).map_err(|e| write_error(&staging, e))?;
-    std::fs::write(staging.join("IMPORT_REPORT.md"), project.report.to_markdown()).map_err(|e| write_error(&staging, e))?;
+    std::fs::write(staging.join("import_report.json"), report_json)
+        .map_err(|e| write_error(&staging, e))?;
+    std::fs::write(
+        staging.join("IMPORT_REPORT.md"),
+        project.report.to_markdown(),
+    )
+    .map_err(|e| write_error(&staging, e))?;
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(|e| write_error(out, e))?;
     }
@@ -89,7 +124,10 @@ pub fn write_project(project: &Project, out: &Path, force: bool) -> Result<(), I
 }
 
 fn staging_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "import".into());
     out.with_file_name(format!(".{name}.importing-{}", std::process::id()))
 }
 
@@ -104,7 +142,10 @@ mod tests {
         let project = Project::default();
         let error = write_project(&project, dir.path(), false).unwrap_err();
         assert!(matches!(error, ImportError::OutputExists(_)));
-        assert_eq!(std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
+            "mine"
+        );
     }
 
     #[test]
@@ -112,7 +153,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("assistant");
         let mut project = Project::default();
-        project.files.insert("flows/a.yml".into(), "flows: {}\n".into());
+        project
+            .files
+            .insert("flows/a.yml".into(), "flows: {}\n".into());
         write_project(&project, &out, false).unwrap();
         assert!(out.join("flows/a.yml").exists());
         assert!(out.join("IMPORT_REPORT.md").exists());

@@ -52,10 +52,20 @@ fn sort_key(item: &ReportItem) -> (&str, u64, &str, &str) {
 
 impl Report {
     pub fn new(source_kind: &str) -> Self {
-        Self { source_kind: source_kind.to_string(), ..Default::default() }
+        Self {
+            source_kind: source_kind.to_string(),
+            ..Default::default()
+        }
     }
 
-    pub fn add(&mut self, fidelity: Fidelity, source: &str, location: impl Into<String>, what: impl Into<String>, note: impl Into<String>) {
+    pub fn add(
+        &mut self,
+        fidelity: Fidelity,
+        source: &str,
+        location: impl Into<String>,
+        what: impl Into<String>,
+        note: impl Into<String>,
+    ) {
         self.items.push(ReportItem {
             fidelity,
             source: source.to_string(),
@@ -92,14 +102,22 @@ impl Report {
             (Fidelity::Approximate, "Mapped approximately"),
             (Fidelity::Mapped, "Mapped"),
         ] {
-            let mut items: Vec<&ReportItem> = self.items.iter().filter(|i| i.fidelity == fidelity).collect();
+            let mut items: Vec<&ReportItem> = self
+                .items
+                .iter()
+                .filter(|i| i.fidelity == fidelity)
+                .collect();
             if items.is_empty() {
                 continue;
             }
             items.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
             let _ = writeln!(out, "## {title}\n");
             for item in items {
-                let _ = writeln!(out, "- {} ({}, {}): {}", item.what, item.source, item.location, item.note);
+                let _ = writeln!(
+                    out,
+                    "- {} ({}, {}): {}",
+                    item.what, item.source, item.location, item.note
+                );
             }
             out.push('\n');
         }

@@ -1155,9 +1155,15 @@ fn rule_slot_condition_becomes_guard() {
     let project = import_files(&[("domain.yml", domain), ("data/rules.yml", rules)]);
     let flow = flow(&project, "check");
     assert_eq!(flow["guard"], json!("slots.tier == 'gold'"));
-    assert_eq!(flow["nlu_trigger"], json!({"intents": [{"intent": "check"}]}));
+    assert_eq!(
+        flow["nlu_trigger"],
+        json!({"intents": [{"intent": "check"}]})
+    );
     let approximate = notes(&project, Fidelity::Approximate, "rule `gold perk`");
-    assert!(approximate[0].contains("became the flow's guard"), "{approximate:?}");
+    assert!(
+        approximate[0].contains("became the flow's guard"),
+        "{approximate:?}"
+    );
 }
 
 // --- Bad input ------------------------------------------------------------

@@ -15,7 +15,10 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
     {
         return Some(key.trim());
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 fn matches(expected: &str, given: Option<&str>) -> bool {
@@ -23,23 +26,32 @@ fn matches(expected: &str, given: Option<&str>) -> bool {
 }
 
 /// Admin endpoints: the admin key, or a loopback client when none is set.
-pub fn require_admin(admin_key: Option<&str>, headers: &HeaderMap, peer: SocketAddr) -> Result<(), ApiError> {
+pub fn require_admin(
+    admin_key: Option<&str>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(), ApiError> {
     match admin_key {
         Some(key) if matches(key, presented(headers)) => Ok(()),
         Some(_) => Err(ApiError::unauthorized("a valid admin key is required")
             .hint("send it as `Authorization: Bearer KEY` or `X-Api-Key: KEY`")),
         None if peer.ip().is_loopback() => Ok(()),
-        None => Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "admin_key_not_configured",
-            "admin endpoints answer only on loopback while no admin key is configured")
-            .hint("set TERN_ADMIN_KEY or `admin_key` in the configuration file")),
+        None => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "admin_key_not_configured",
+            "admin endpoints answer only on loopback while no admin key is configured",
+        )
+        .hint("set TERN_ADMIN_KEY or `admin_key` in the configuration file")),
     }
 }
 
 /// Message endpoints: the client key when one is configured.
 pub fn require_client(client_key: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError> {
     match client_key {
-        Some(key) if !matches(key, presented(headers)) => Err(ApiError::unauthorized("a valid client key is required")
-            .hint("send it as `Authorization: Bearer KEY` or `X-Api-Key: KEY`")),
+        Some(key) if !matches(key, presented(headers)) => {
+            Err(ApiError::unauthorized("a valid client key is required")
+                .hint("send it as `Authorization: Bearer KEY` or `X-Api-Key: KEY`"))
+        }
         _ => Ok(()),
     }
 }
@@ -50,7 +62,10 @@ mod tests {
 
     fn headers(name: &str, value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        headers.insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
         headers
     }
 
@@ -68,7 +83,12 @@ mod tests {
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let remote: SocketAddr = "10.1.2.3:5000".parse().unwrap();
         assert!(require_admin(None, &HeaderMap::new(), local).is_ok());
-        assert_eq!(require_admin(None, &HeaderMap::new(), remote).unwrap_err().code, "admin_key_not_configured");
+        assert_eq!(
+            require_admin(None, &HeaderMap::new(), remote)
+                .unwrap_err()
+                .code,
+            "admin_key_not_configured"
+        );
     }
 
     #[test]

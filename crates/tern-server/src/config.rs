@@ -44,10 +44,20 @@ pub struct ServeArgs {
     #[arg(long, env = "TERN_LLM_MODE", value_name = "MODE")]
     pub llm_mode: Option<String>,
     /// Admin API key for reading, exporting and deleting conversations.
-    #[arg(long, env = "TERN_ADMIN_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TERN_ADMIN_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     pub admin_key: Option<String>,
     /// Key clients must send to the message endpoints.
-    #[arg(long, env = "TERN_CLIENT_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TERN_CLIENT_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     pub client_key: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "TERN_LOG_JSON")]
@@ -128,11 +138,18 @@ pub const DEFAULT_APOLOGY: &str =
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file `{path}`: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration file `{path}`: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("invalid setting `{name}` = `{value}`: {hint}")]
-    Setting { name: &'static str, value: String, hint: String },
+    Setting {
+        name: &'static str,
+        value: String,
+        hint: String,
+    },
 }
 
 impl Config {
@@ -143,7 +160,10 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let provider = args.llm_provider.or(file.llm_provider).unwrap_or_else(|| "offline".into());
+        let provider = args
+            .llm_provider
+            .or(file.llm_provider)
+            .unwrap_or_else(|| "offline".into());
         check_provider(&provider)?;
         let llm = LlmSettings {
             api_key: api_key(&provider),
@@ -161,13 +181,24 @@ impl Config {
             flows: args.flows.or(file.flows),
             actions: args.actions.or(file.actions),
             responses: args.responses.or(file.responses),
-            database_url: args.database_url.or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            database_url: args
+                .database_url
+                .or(file.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             llm,
             admin_key: args.admin_key.or(file.admin_key).filter(|k| !k.is_empty()),
-            client_key: args.client_key.or(file.client_key).filter(|k| !k.is_empty()),
-            hmac_key: std::env::var("TERN_HMAC_KEY").ok().or(file.hmac_key).filter(|k| !k.is_empty()),
+            client_key: args
+                .client_key
+                .or(file.client_key)
+                .filter(|k| !k.is_empty()),
+            hmac_key: std::env::var("TERN_HMAC_KEY")
+                .ok()
+                .or(file.hmac_key)
+                .filter(|k| !k.is_empty()),
             cors_origins: file.cors_origins.unwrap_or_default(),
-            retention: file.retention_days.map(|days| Duration::from_secs(days * 86_400)),
+            retention: file
+                .retention_days
+                .map(|days| Duration::from_secs(days * 86_400)),
             max_upload_bytes: file.max_upload_bytes.unwrap_or(10 * 1024 * 1024),
             shutdown_timeout: Duration::from_secs(file.shutdown_timeout_secs.unwrap_or(10)),
             log_json: args.log_json || file.log_json.unwrap_or(false),
@@ -176,15 +207,31 @@ impl Config {
 }
 
 fn default_listen() -> SocketAddr {
-    DEFAULT_LISTEN.parse().expect("the default listen address is valid")
+    DEFAULT_LISTEN
+        .parse()
+        .expect("the default listen address is valid")
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
     serde_saphyr::from_str(&text).map_err(|error| {
-        let location = error.location().map(|l| format!("line {}: ", l.line())).unwrap_or_default();
-        let first = error.to_string().lines().next().unwrap_or_default().to_string();
-        ConfigError::Invalid { path: path.into(), message: format!("{location}{first}") }
+        let location = error
+            .location()
+            .map(|l| format!("line {}: ", l.line()))
+            .unwrap_or_default();
+        let first = error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        ConfigError::Invalid {
+            path: path.into(),
+            message: format!("{location}{first}"),
+        }
     })
 }
 
@@ -208,5 +255,8 @@ fn api_key(provider: &str) -> Option<String> {
         "anthropic" => "ANTHROPIC_API_KEY",
         _ => return None,
     };
-    std::env::var("TERN_LLM_API_KEY").or_else(|_| std::env::var(usual)).ok().filter(|k| !k.is_empty())
+    std::env::var("TERN_LLM_API_KEY")
+        .or_else(|_| std::env::var(usual))
+        .ok()
+        .filter(|k| !k.is_empty())
 }

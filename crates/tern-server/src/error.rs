@@ -1,9 +1,9 @@
 //! Errors as the HTTP client sees them: a status, a stable code, a message
 //! and a hint. Internal causes are logged once, here, and never sent.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -16,7 +16,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), hint: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -40,8 +45,12 @@ impl ApiError {
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(%cause, "{context}");
         metrics::counter!("tern_errors_total", "kind" => "internal").increment(1);
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "the server failed to handle the request")
-            .hint("try again; if it keeps failing, the server log has the cause")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server failed to handle the request",
+        )
+        .hint("try again; if it keeps failing, the server log has the cause")
     }
 
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tern_actions::{ActionCaller, CallerConfig};
-use tern_llm::{build_client, LlmConfig, ProviderKind};
+use tern_llm::{LlmConfig, ProviderKind, build_client};
 use tern_store::{Store, StoreOptions};
 use tern_understand::Understander;
 use tokio::net::TcpListener;
@@ -36,24 +36,40 @@ use crate::state::{AppState, Shared, Streams};
 /// the bundled example's demonstration webhooks point at.
 pub async fn build_state(config: Config, address: SocketAddr) -> anyhow::Result<AppState> {
     let assistant = match &config.flows {
-        Some(path) => Assistant::from_files(path, config.actions.as_deref(), config.responses.as_deref())?,
+        Some(path) => {
+            Assistant::from_files(path, config.actions.as_deref(), config.responses.as_deref())?
+        }
         None => Assistant::example(&format!("http://{address}"))?,
     };
-    tracing::info!(flows = assistant.flows.flows.len(), actions = assistant.actions.actions.len(), demo = assistant.is_demo, "assistant loaded");
+    tracing::info!(
+        flows = assistant.flows.flows.len(),
+        actions = assistant.actions.actions.len(),
+        demo = assistant.is_demo,
+        "assistant loaded"
+    );
     let store = Store::connect(&config.database_url, StoreOptions::default())
         .await
-        .with_context(|| format!("cannot open the database at `{}`", mask_password(&config.database_url)))?;
+        .with_context(|| {
+            format!(
+                "cannot open the database at `{}`",
+                mask_password(&config.database_url)
+            )
+        })?;
     tracing::info!(backend = store.backend(), url = %mask_password(&config.database_url), "database ready");
     let understander = understander(&config)?;
     if understander.is_offline() {
-        tracing::info!("understanding messages with the offline rule-based understander, not an LLM; set TERN_LLM_PROVIDER to use one");
+        tracing::info!(
+            "understanding messages with the offline rule-based understander, not an LLM; set TERN_LLM_PROVIDER to use one"
+        );
     } else {
         tracing::info!(llm = %understander.describe(), "understanding messages with an LLM");
     }
     let hmac_key = match &config.hmac_key {
         Some(key) => key.as_bytes().to_vec(),
         None => {
-            tracing::info!("no HMAC key configured; signing action calls with a random key generated at start-up");
+            tracing::info!(
+                "no HMAC key configured; signing action calls with a random key generated at start-up"
+            );
             random_key()
         }
     };
@@ -63,7 +79,9 @@ pub async fn build_state(config: Config, address: SocketAddr) -> anyhow::Result<
         anyhow::bail!("{first}");
     }
     if config.admin_key.is_none() {
-        tracing::warn!("no admin key configured: conversation data and admin endpoints answer only on loopback");
+        tracing::warn!(
+            "no admin key configured: conversation data and admin endpoints answer only on loopback"
+        );
     }
     Ok(Arc::new(Shared {
         assistant,
@@ -86,7 +104,10 @@ fn understander(config: &Config) -> anyhow::Result<Understander> {
         "anthropic" => ProviderKind::Anthropic,
         _ => return Ok(Understander::Offline),
     };
-    let model = settings.model.clone().context("TERN_LLM_MODEL is required when an LLM provider is set")?;
+    let model = settings
+        .model
+        .clone()
+        .context("TERN_LLM_MODEL is required when an LLM provider is set")?;
     let mut llm = LlmConfig::new(provider, model);
     if let Some(url) = &settings.base_url {
         llm.base_url = url.clone();
@@ -111,8 +132,12 @@ fn random_key() -> Vec<u8> {
 
 /// Shows a database URL without its password.
 pub fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((credentials, host)) = rest.split_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
     match credentials.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
@@ -124,13 +149,19 @@ pub fn mask_password(url: &str) -> String {
 /// configured shutdown timeout. Requests still running then are cancelled
 /// with 503 `shutting_down` before the database is closed; a cancelled turn
 /// has committed nothing.
-pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let grace = state.config.shutdown_timeout;
     spawn_retention(&state);
     let (abandon_tx, abandon_rx) = tokio::sync::watch::channel(false);
     let app = routes::router(state.clone())
-        .layer(axum::middleware::from_fn(move |request, next| cancel_on(abandon_rx.clone(), request, next)))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            cancel_on(abandon_rx.clone(), request, next)
+        }))
         .into_make_service_with_connect_info::<SocketAddr>();
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let streams_state = state.clone();
@@ -182,14 +213,22 @@ async fn cancel_on(
 /// Deletes conversations older than the retention age, once an hour. The
 /// task sleeps between runs, so an idle server does no work.
 fn spawn_retention(state: &AppState) {
-    let Some(age) = state.config.retention else { return };
+    let Some(age) = state.config.retention else {
+        return;
+    };
     let state = state.clone();
     tokio::spawn(async move {
         loop {
             match state.store.prune(age).await {
-                Ok(report) if report.conversations > 0 => tracing::info!(conversations = report.conversations, events = report.events, "pruned old conversations"),
+                Ok(report) if report.conversations > 0 => tracing::info!(
+                    conversations = report.conversations,
+                    events = report.events,
+                    "pruned old conversations"
+                ),
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "pruning old conversations failed; trying again in an hour"),
+                Err(error) => {
+                    tracing::warn!(%error, "pruning old conversations failed; trying again in an hour")
+                }
             }
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }

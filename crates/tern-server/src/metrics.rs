@@ -15,8 +15,9 @@ pub const ERRORS: &str = "tern_errors_total";
 pub const COMMANDS_DROPPED: &str = "tern_commands_dropped_total";
 pub const CONFLICT_RETRIES: &str = "tern_commit_conflicts_total";
 
-const LATENCY_BUCKETS: &[f64] =
-    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+];
 
 /// Installs the global recorder once per process and returns its handle.
 /// Later calls (tests start several servers) reuse the first recorder.

@@ -32,7 +32,10 @@ impl ConversationLocks {
     }
 
     fn entry(&self, key: String) -> Arc<AsyncMutex<()>> {
-        let mut map = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(existing) = map.locks.get(&key).and_then(Weak::upgrade) {
             return existing;
         }
@@ -48,7 +51,10 @@ impl ConversationLocks {
 
     /// Conversations with a request in flight or queued.
     pub fn active(&self) -> usize {
-        let map = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let map = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         map.locks.values().filter(|w| w.strong_count() > 0).count()
     }
 }
@@ -88,7 +94,8 @@ mod tests {
     async fn different_conversations_do_not_wait() {
         let locks = ConversationLocks::default();
         let _first = locks.acquire("t/a".into()).await;
-        let second = tokio::time::timeout(Duration::from_secs(1), locks.acquire("t/b".into())).await;
+        let second =
+            tokio::time::timeout(Duration::from_secs(1), locks.acquire("t/b".into())).await;
         assert!(second.is_ok());
     }
 }

@@ -37,7 +37,8 @@ pub struct Shared {
 
 impl Shared {
     pub fn engine(&self) -> Engine<'_> {
-        Engine::new(&self.assistant.flows, &self.assistant.responses).with_actions(&self.assistant.actions)
+        Engine::new(&self.assistant.flows, &self.assistant.responses)
+            .with_actions(&self.assistant.actions)
     }
 }
 

@@ -10,12 +10,12 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use tern_engine::{ActionOutcome, BotMessage, Command, DialogueState, Engine};
 use tern_flow::SlotType;
 use tern_store::{NewEvent, StoreError, TurnCommit};
-use tern_understand::context::{HistoryTurn, HISTORY_WINDOW};
-use tern_understand::turn::{run_turn, ActionRunner, TurnInput, TurnOutput};
+use tern_understand::context::{HISTORY_WINDOW, HistoryTurn};
+use tern_understand::turn::{ActionRunner, TurnInput, TurnOutput, run_turn};
 use tern_understand::{LlmCall, TurnFailure};
 
 use crate::error::ApiError;
@@ -71,17 +71,28 @@ pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(),
     }
     let chars = request.text.chars().count();
     if chars > MAX_TEXT_CHARS {
-        return Err(ApiError::bad_request("message_too_long", format!("`text` has {chars} characters; the limit is {MAX_TEXT_CHARS}")));
+        return Err(ApiError::bad_request(
+            "message_too_long",
+            format!("`text` has {chars} characters; the limit is {MAX_TEXT_CHARS}"),
+        ));
     }
     if request.text.trim().is_empty() && request.attachments.is_empty() {
-        return Err(ApiError::bad_request("empty_message", "the message has no `text` and no `attachments`")
-            .hint("send {\"text\": \"...\"}"));
+        return Err(ApiError::bad_request(
+            "empty_message",
+            "the message has no `text` and no `attachments`",
+        )
+        .hint("send {\"text\": \"...\"}"));
     }
     if request.attachments.len() > MAX_ATTACHMENTS {
-        return Err(ApiError::bad_request("too_many_attachments", format!("at most {MAX_ATTACHMENTS} attachments per message")));
+        return Err(ApiError::bad_request(
+            "too_many_attachments",
+            format!("at most {MAX_ATTACHMENTS} attachments per message"),
+        ));
     }
     for attachment in &request.attachments {
-        if attachment.name.trim().is_empty() || (attachment.url.is_none() && attachment.upload_id.is_none()) {
+        if attachment.name.trim().is_empty()
+            || (attachment.url.is_none() && attachment.upload_id.is_none())
+        {
             return Err(ApiError::bad_request("invalid_attachment", format!("attachment `{}` needs a `name` and a `url` or `upload_id`", attachment.name))
                 .hint("upload the file with POST /api/v1/conversations/{id}/uploads first, or give its URL"));
         }
@@ -92,22 +103,43 @@ pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(),
 pub fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
     let valid = !id.is_empty()
         && id.chars().count() <= MAX_ID_CHARS
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c));
     if valid {
         Ok(())
     } else {
-        Err(ApiError::bad_request("invalid_id", format!("invalid {what} `{}`", id.chars().take(60).collect::<String>()))
-            .hint(format!("use 1 to {MAX_ID_CHARS} letters, digits or `-_.:@`")))
+        Err(ApiError::bad_request(
+            "invalid_id",
+            format!(
+                "invalid {what} `{}`",
+                id.chars().take(60).collect::<String>()
+            ),
+        )
+        .hint(format!(
+            "use 1 to {MAX_ID_CHARS} letters, digits or `-_.:@`"
+        )))
     }
 }
 
 /// Handles one message and returns the JSON response body.
-pub async fn process(shared: &Shared, conversation: &str, request: MessageRequest) -> Result<Value, ApiError> {
+pub async fn process(
+    shared: &Shared,
+    conversation: &str,
+    request: MessageRequest,
+) -> Result<Value, ApiError> {
     let started = Instant::now();
     let tenant = shared.tenant.as_str();
-    let _turn = shared.locks.acquire(format!("{tenant}/{conversation}")).await;
+    let _turn = shared
+        .locks
+        .acquire(format!("{tenant}/{conversation}"))
+        .await;
     if let Some(id) = &request.message_id
-        && let Some(previous) = shared.store.processed(tenant, conversation, id).await.map_err(store_error)?
+        && let Some(previous) = shared
+            .store
+            .processed(tenant, conversation, id)
+            .await
+            .map_err(store_error)?
     {
         metrics::counter!(m::TURNS, "outcome" => "replayed").increment(1);
         return Ok(previous);
@@ -117,21 +149,35 @@ pub async fn process(shared: &Shared, conversation: &str, request: MessageReques
         match attempt(shared, conversation, &request, started).await {
             Err(Retry::Conflict) => {
                 metrics::counter!(m::CONFLICT_RETRIES).increment(1);
-                tracing::info!(conversation, retry, "another instance committed first; running the turn again");
+                tracing::info!(
+                    conversation,
+                    retry,
+                    "another instance committed first; running the turn again"
+                );
                 tokio::time::sleep(conflict_backoff(retry)).await;
             }
             Err(Retry::Duplicate) => {
                 let id = request.message_id.as_deref().unwrap_or_default();
-                let previous = shared.store.processed(tenant, conversation, id).await.map_err(store_error)?;
-                return previous.ok_or_else(|| ApiError::internal("duplicate message without a stored response", &id));
+                let previous = shared
+                    .store
+                    .processed(tenant, conversation, id)
+                    .await
+                    .map_err(store_error)?;
+                return previous.ok_or_else(|| {
+                    ApiError::internal("duplicate message without a stored response", &id)
+                });
             }
             Err(Retry::Failed(error)) => return Err(error),
             Ok(body) => return Ok(body),
         }
     }
     metrics::counter!(m::ERRORS, "kind" => "conflict").increment(1);
-    Err(ApiError::new(axum::http::StatusCode::CONFLICT, "conversation_busy", "the conversation kept changing while this message was handled")
-        .hint("send the message again with the same message_id"))
+    Err(ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "conversation_busy",
+        "the conversation kept changing while this message was handled",
+    )
+    .hint("send the message again with the same message_id"))
 }
 
 fn conflict_backoff(retry: u32) -> std::time::Duration {
@@ -141,10 +187,22 @@ fn conflict_backoff(retry: u32) -> std::time::Duration {
 }
 
 /// Every `upload_id` must name an upload of this conversation.
-async fn check_uploads(shared: &Shared, conversation: &str, request: &MessageRequest) -> Result<(), ApiError> {
-    for id in request.attachments.iter().filter_map(|a| a.upload_id.as_deref()) {
+async fn check_uploads(
+    shared: &Shared,
+    conversation: &str,
+    request: &MessageRequest,
+) -> Result<(), ApiError> {
+    for id in request
+        .attachments
+        .iter()
+        .filter_map(|a| a.upload_id.as_deref())
+    {
         check_id("upload_id", id)?;
-        let upload = shared.store.load_upload(&shared.tenant, id).await.map_err(store_error)?;
+        let upload = shared
+            .store
+            .load_upload(&shared.tenant, id)
+            .await
+            .map_err(store_error)?;
         if upload.is_none_or(|u| u.conversation != conversation) {
             return Err(ApiError::bad_request("upload_not_found", format!("no upload `{id}` in this conversation"))
                 .hint("upload the file with POST /api/v1/conversations/{id}/uploads and use the returned upload_id"));
@@ -159,9 +217,18 @@ enum Retry {
     Failed(ApiError),
 }
 
-async fn attempt(shared: &Shared, conversation: &str, request: &MessageRequest, started: Instant) -> Result<Value, Retry> {
+async fn attempt(
+    shared: &Shared,
+    conversation: &str,
+    request: &MessageRequest,
+    started: Instant,
+) -> Result<Value, Retry> {
     let tenant = shared.tenant.as_str();
-    let stored = shared.store.load(tenant, conversation).await.map_err(|e| Retry::Failed(store_error(e)))?;
+    let stored = shared
+        .store
+        .load(tenant, conversation)
+        .await
+        .map_err(|e| Retry::Failed(store_error(e)))?;
     let (version, saved) = match stored {
         Some(row) => (Some(row.version), serde_json::from_value::<SavedState>(row.state).unwrap_or_else(|error| {
             tracing::error!(conversation, %error, "stored state is unreadable; starting the conversation afresh");
@@ -172,19 +239,36 @@ async fn attempt(shared: &Shared, conversation: &str, request: &MessageRequest, 
     let engine = shared.engine();
     let uploads = attachment_commands(&engine, &saved.dialogue, &request.attachments);
     let runner = Actions { shared };
-    let input = TurnInput { message: &request.text, history: &saved.history, extra_commands: uploads };
-    let output = run_turn(&engine, &shared.understander, &runner, saved.dialogue.clone(), input).await;
+    let input = TurnInput {
+        message: &request.text,
+        history: &saved.history,
+        extra_commands: uploads,
+    };
+    let output = run_turn(
+        &engine,
+        &shared.understander,
+        &runner,
+        saved.dialogue.clone(),
+        input,
+    )
+    .await;
     record_llm_calls(&output.calls);
     let (dialogue, messages) = match &output.failure {
         None => (output.state.clone(), output.messages.clone()),
         Some(failure) => {
             log_failure(conversation, failure);
-            let apology = BotMessage { text: shared.config.llm.apology.clone(), buttons: Vec::new() };
+            let apology = BotMessage {
+                text: shared.config.llm.apology.clone(),
+                buttons: Vec::new(),
+            };
             (saved.dialogue.clone(), vec![apology])
         }
     };
     let history = next_history(saved.history, &request.text, &messages);
-    let state = json!(SavedState { dialogue: dialogue.clone(), history });
+    let state = json!(SavedState {
+        dialogue: dialogue.clone(),
+        history
+    });
     let body = response_body(conversation, request, &dialogue, &messages, &output);
     let events = turn_events(request, &output, &messages);
     let commit = TurnCommit {
@@ -196,7 +280,11 @@ async fn attempt(shared: &Shared, conversation: &str, request: &MessageRequest, 
         // A failed turn is recorded without its message id, so the client's
         // retry with the same id is handled anew instead of replaying the
         // apology.
-        message_id: if output.failure.is_some() { None } else { request.message_id.as_deref() },
+        message_id: if output.failure.is_some() {
+            None
+        } else {
+            request.message_id.as_deref()
+        },
         response: &body,
     };
     match shared.store.commit_turn(commit).await {
@@ -223,30 +311,51 @@ fn log_failure(conversation: &str, failure: &TurnFailure) {
         }
         TurnFailure::TooManyNeeds => {
             metrics::counter!(m::ERRORS, "kind" => "too_many_actions").increment(1);
-            tracing::error!(conversation, "the flows called too many actions in one turn; kept the state");
+            tracing::error!(
+                conversation,
+                "the flows called too many actions in one turn; kept the state"
+            );
         }
     }
 }
 
 /// An uploaded file answers the open `file` question.
-fn attachment_commands(engine: &Engine<'_>, state: &DialogueState, attachments: &[Attachment]) -> Vec<Command> {
-    let Some(collect) = engine.asked_collect(state).filter(|c| c.slot_type == SlotType::File) else {
+fn attachment_commands(
+    engine: &Engine<'_>,
+    state: &DialogueState,
+    attachments: &[Attachment],
+) -> Vec<Command> {
+    let Some(collect) = engine
+        .asked_collect(state)
+        .filter(|c| c.slot_type == SlotType::File)
+    else {
         return Vec::new();
     };
-    let Some(first) = attachments.first() else { return Vec::new() };
+    let Some(first) = attachments.first() else {
+        return Vec::new();
+    };
     let value = serde_json::to_value(first).unwrap_or(Value::Null);
     let value = strip_nulls(value);
-    vec![Command::SetSlot { slot: collect.store_as.clone(), value }]
+    vec![Command::SetSlot {
+        slot: collect.store_as.clone(),
+        value,
+    }]
 }
 
 fn strip_nulls(value: Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
         other => other,
     }
 }
 
-fn next_history(mut history: Vec<HistoryTurn>, text: &str, messages: &[BotMessage]) -> Vec<HistoryTurn> {
+fn next_history(
+    mut history: Vec<HistoryTurn>,
+    text: &str,
+    messages: &[BotMessage],
+) -> Vec<HistoryTurn> {
     history.push(HistoryTurn::user(text));
     history.extend(messages.iter().map(|m| HistoryTurn::bot(m.text.clone())));
     let excess = history.len().saturating_sub(HISTORY_WINDOW);
@@ -254,7 +363,13 @@ fn next_history(mut history: Vec<HistoryTurn>, text: &str, messages: &[BotMessag
     history
 }
 
-fn response_body(conversation: &str, request: &MessageRequest, state: &DialogueState, messages: &[BotMessage], output: &TurnOutput) -> Value {
+fn response_body(
+    conversation: &str,
+    request: &MessageRequest,
+    state: &DialogueState,
+    messages: &[BotMessage],
+    output: &TurnOutput,
+) -> Value {
     json!({
         "conversation_id": conversation,
         "message_id": request.message_id,
@@ -268,12 +383,19 @@ fn response_body(conversation: &str, request: &MessageRequest, state: &DialogueS
 
 /// The turn's history rows: the user message, LLM calls, the engine's
 /// events and the bot messages, in that order.
-fn turn_events(request: &MessageRequest, output: &TurnOutput, messages: &[BotMessage]) -> Vec<NewEvent> {
-    let mut events = vec![event("user_message", json!({
-        "text": request.text,
-        "message_id": request.message_id,
-        "attachments": request.attachments,
-    }))];
+fn turn_events(
+    request: &MessageRequest,
+    output: &TurnOutput,
+    messages: &[BotMessage],
+) -> Vec<NewEvent> {
+    let mut events = vec![event(
+        "user_message",
+        json!({
+            "text": request.text,
+            "message_id": request.message_id,
+            "attachments": request.attachments,
+        }),
+    )];
     for call in &output.calls {
         events.push(event("llm_call", json!(call)));
     }
@@ -298,23 +420,37 @@ fn turn_events(request: &MessageRequest, output: &TurnOutput, messages: &[BotMes
 }
 
 fn event(kind: &str, payload: Value) -> NewEvent {
-    NewEvent { kind: kind.to_string(), payload }
+    NewEvent {
+        kind: kind.to_string(),
+        payload,
+    }
 }
 
 fn record_llm_calls(calls: &[LlmCall]) {
     for call in calls {
-        metrics::counter!(m::LLM_CALLS, "purpose" => call.purpose, "outcome" => call.outcome).increment(1);
-        metrics::counter!(m::LLM_TOKENS, "kind" => "prompt").increment(u64::from(call.prompt_tokens));
-        metrics::counter!(m::LLM_TOKENS, "kind" => "completion").increment(u64::from(call.completion_tokens));
+        metrics::counter!(m::LLM_CALLS, "purpose" => call.purpose, "outcome" => call.outcome)
+            .increment(1);
+        metrics::counter!(m::LLM_TOKENS, "kind" => "prompt")
+            .increment(u64::from(call.prompt_tokens));
+        metrics::counter!(m::LLM_TOKENS, "kind" => "completion")
+            .increment(u64::from(call.completion_tokens));
         metrics::histogram!(m::LLM_SECONDS).record(call.latency_ms as f64 / 1000.0);
     }
 }
 
 fn finish_metrics(output: &TurnOutput, started: Instant) {
-    let outcome = if output.failure.is_some() { "failed" } else { "ok" };
+    let outcome = if output.failure.is_some() {
+        "failed"
+    } else {
+        "ok"
+    };
     metrics::counter!(m::TURNS, "outcome" => outcome).increment(1);
     let total = started.elapsed().as_secs_f64();
-    let llm: f64 = output.calls.iter().map(|c| c.latency_ms as f64 / 1000.0).sum();
+    let llm: f64 = output
+        .calls
+        .iter()
+        .map(|c| c.latency_ms as f64 / 1000.0)
+        .sum();
     metrics::histogram!(m::TURN_SECONDS).record(total);
     metrics::histogram!(m::TURN_SECONDS_WITHOUT_LLM).record((total - llm).max(0.0));
     for dropped in &output.dropped {
@@ -331,11 +467,17 @@ struct Actions<'s> {
 }
 
 impl ActionRunner for Actions<'_> {
-    fn run<'a>(&'a self, action: &'a str, parameters: &'a Map<String, Value>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ActionOutcome> + Send + 'a>> {
+    fn run<'a>(
+        &'a self,
+        action: &'a str,
+        parameters: &'a Map<String, Value>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ActionOutcome> + Send + 'a>> {
         Box::pin(async move {
             let Some(definition) = self.shared.assistant.actions.get(action) else {
                 metrics::counter!(m::ACTION_CALLS, "action" => action.to_string(), "outcome" => "unknown_action").increment(1);
-                return ActionOutcome::Failure { error: format!("action `{action}` is not registered") };
+                return ActionOutcome::Failure {
+                    error: format!("action `{action}` is not registered"),
+                };
             };
             let report = self.shared.caller.call(definition, parameters).await;
             let outcome = report.error_kind.unwrap_or("ok");

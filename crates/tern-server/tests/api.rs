@@ -1093,7 +1093,9 @@ async fn foreign_upload_id_rejected(backend: Backend) {
     let server = TestServer::start(backend).await;
     let owner = conversation_id("upload-owner");
     let other = conversation_id("upload-other");
-    let stored = server.upload(&owner, "photo.jpg", "image/jpeg", vec![1u8; 16]).await;
+    let stored = server
+        .upload(&owner, "photo.jpg", "image/jpeg", vec![1u8; 16])
+        .await;
     let upload_id = stored["upload_id"].as_str().expect("upload_id").to_string();
 
     for (conversation, upload) in [(&other, upload_id.as_str()), (&owner, "0123456789abcdef")] {
@@ -1102,7 +1104,13 @@ async fn foreign_upload_id_rejected(backend: Backend) {
             "attachments": [{"name": "photo.jpg", "upload_id": upload}],
         });
         let response = server.post_message(conversation, &body).await;
-        expect_error(response, StatusCode::BAD_REQUEST, "upload_not_found", "foreign upload").await;
+        expect_error(
+            response,
+            StatusCode::BAD_REQUEST,
+            "upload_not_found",
+            "foreign upload",
+        )
+        .await;
         assert!(server.transcript(conversation).await.is_empty());
     }
     server.stop().await;

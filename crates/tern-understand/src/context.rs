@@ -7,7 +7,7 @@
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use tern_engine::{conditions_after, flow_collects, DialogueState, Engine, Waiting};
+use tern_engine::{DialogueState, Engine, Waiting, conditions_after, flow_collects};
 use tern_flow::template::render_value;
 use tern_flow::{Collect, Flow, SlotType, StepKind};
 
@@ -85,18 +85,29 @@ pub struct HistoryTurn {
 
 impl HistoryTurn {
     pub fn user(text: impl Into<String>) -> Self {
-        Self { role: "user".into(), text: text.into() }
+        Self {
+            role: "user".into(),
+            text: text.into(),
+        }
     }
 
     pub fn bot(text: impl Into<String>) -> Self {
-        Self { role: "bot".into(), text: text.into() }
+        Self {
+            role: "bot".into(),
+            text: text.into(),
+        }
     }
 }
 
 impl PromptContext {
     /// Gathers the context for one message. `history` may be longer than the
     /// window; only its last [`HISTORY_WINDOW`] entries are kept.
-    pub fn build(engine: &Engine<'_>, state: &DialogueState, history: &[HistoryTurn], message: &str) -> Self {
+    pub fn build(
+        engine: &Engine<'_>,
+        state: &DialogueState,
+        history: &[HistoryTurn],
+        message: &str,
+    ) -> Self {
         let asked = engine.asked_collect(state);
         let other: Vec<&Collect> = engine
             .collectable_slots(state)
@@ -107,20 +118,38 @@ impl PromptContext {
             .iter()
             .copied()
             .chain(asked)
-            .filter_map(|c| state.slots.get(&c.store_as).map(|v| (c.store_as.clone(), clip(&render_value(v)))))
+            .filter_map(|c| {
+                state
+                    .slots
+                    .get(&c.store_as)
+                    .map(|v| (c.store_as.clone(), clip(&render_value(v))))
+            })
             .collect();
         let start = history.len().saturating_sub(HISTORY_WINDOW);
         PromptContext {
-            flows: engine.startable_flows(state).into_iter().map(flow_info).collect(),
+            flows: engine
+                .startable_flows(state)
+                .into_iter()
+                .map(flow_info)
+                .collect(),
             active_flow: state.active_flow().map(String::from),
             asking: asked.map(|c| slot_info(c, state)),
             awaiting: awaiting(state),
-            other_slots: other.iter().map(|c| SlotInfo { question: String::new(), ..slot_info(c, state) }).collect(),
+            other_slots: other
+                .iter()
+                .map(|c| SlotInfo {
+                    question: String::new(),
+                    ..slot_info(c, state)
+                })
+                .collect(),
             filled,
             conditions: engine.upcoming_conditions(state),
             history: history[start..]
                 .iter()
-                .map(|t| HistoryTurn { role: t.role.clone(), text: clip(&t.text) })
+                .map(|t| HistoryTurn {
+                    role: t.role.clone(),
+                    text: clip(&t.text),
+                })
                 .collect(),
             message: message.to_string(),
         }
@@ -146,7 +175,9 @@ fn flow_info(flow: &Flow) -> FlowInfo {
             .map(|c| format!("{}:{}", c.slot.value, c.slot_type.name()))
             .collect(),
         conditions: match flow.first_step() {
-            Some(step) if matches!(step.kind, StepKind::Collect(_)) => conditions_after(flow, &step.id),
+            Some(step) if matches!(step.kind, StepKind::Collect(_)) => {
+                conditions_after(flow, &step.id)
+            }
             _ => Vec::new(),
         },
     }

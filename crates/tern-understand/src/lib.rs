@@ -17,6 +17,6 @@ pub mod turn;
 pub mod understander;
 
 pub use context::{HistoryTurn, PromptContext};
-pub use output::{check_commands, parse_output, Dropped, OutputError};
-pub use turn::{run_turn, ActionRunner, Understand, TurnFailure, TurnInput, TurnOutput};
-pub use understander::{LlmCall, Understander, Understanding, UnderstandError};
+pub use output::{Dropped, OutputError, check_commands, parse_output};
+pub use turn::{ActionRunner, TurnFailure, TurnInput, TurnOutput, Understand, run_turn};
+pub use understander::{LlmCall, UnderstandError, Understander, Understanding};

@@ -9,25 +9,48 @@
 //! recognises cancel, hand-over and greeting phrases. It never judges a
 //! `semantic_if` condition, so the engine takes the `else` path.
 
-use serde_json::{json, Value};
-use tern_engine::coerce::{coerce, normalize_digits, parse_yes_no};
+use serde_json::{Value, json};
 use tern_engine::Command;
+use tern_engine::coerce::{coerce, normalize_digits, parse_yes_no};
 use tern_flow::{ChoiceOption, SlotType};
 
 use crate::context::{FlowInfo, PromptContext, SlotInfo};
 use crate::prompt::read_context;
 
 const CANCEL_PHRASES: &[&str] = &[
-    "cancel", "stop", "never mind", "nevermind", "forget it", "quit", "abort", "إلغاء", "الغاء",
+    "cancel",
+    "stop",
+    "never mind",
+    "nevermind",
+    "forget it",
+    "quit",
+    "abort",
+    "إلغاء",
+    "الغاء",
     "توقف",
 ];
 const HANDOFF_PHRASES: &[&str] = &[
-    "human", "agent", "real person", "representative", "operator", "talk to someone", "موظف",
+    "human",
+    "agent",
+    "real person",
+    "representative",
+    "operator",
+    "talk to someone",
+    "موظف",
     "خدمة العملاء",
 ];
 const GREETINGS: &[&str] = &[
-    "hi", "hello", "hey", "good morning", "good afternoon", "good evening", "السلام عليكم",
-    "مرحبا", "اهلا", "أهلا", "salam",
+    "hi",
+    "hello",
+    "hey",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "السلام عليكم",
+    "مرحبا",
+    "اهلا",
+    "أهلا",
+    "salam",
 ];
 /// Words too common to say anything about which flow is meant.
 const STOPWORDS: &[&str] = &[
@@ -41,7 +64,9 @@ pub fn understand(context: &PromptContext) -> Vec<Command> {
     let message = normalize_digits(context.message.trim());
     let lower = message.to_lowercase();
     if contains_phrase(&lower, HANDOFF_PHRASES) {
-        return vec![Command::Handoff { reason: Some("the user asked for a person".into()) }];
+        return vec![Command::Handoff {
+            reason: Some("the user asked for a person".into()),
+        }];
     }
     if contains_phrase(&lower, CANCEL_PHRASES) && context.active_flow.is_some() {
         return vec![Command::Cancel];
@@ -49,25 +74,42 @@ pub fn understand(context: &PromptContext) -> Vec<Command> {
     if context.awaiting.is_some()
         && let Some(answer) = parse_yes_no(&lower)
     {
-        return vec![if answer { Command::Affirm } else { Command::Deny }];
+        return vec![if answer {
+            Command::Affirm
+        } else {
+            Command::Deny
+        }];
     }
     let mut flows = matching_flows(context, &lower);
     // While a text question is open, one shared word ("street" in an
     // address) is not enough to switch topics.
-    if context.asking.as_ref().is_some_and(|a| a.slot_type == SlotType::String) {
+    if context
+        .asking
+        .as_ref()
+        .is_some_and(|a| a.slot_type == SlotType::String)
+    {
         flows.retain(|flow| flow_score(flow, &meaningful_words(&lower)) >= TOPIC_SWITCH_SCORE);
     }
     if let Some(asking) = &context.asking
         && let Some(value) = extract_value(asking, &message)
         && (flows.is_empty() || asking.slot_type != SlotType::String)
     {
-        return vec![Command::SetSlot { slot: asking.name.clone(), value }];
+        return vec![Command::SetSlot {
+            slot: asking.name.clone(),
+            value,
+        }];
     }
     match flows.as_slice() {
         [] => {}
-        [only] => return vec![Command::StartFlow { flow: only.id.clone() }],
+        [only] => {
+            return vec![Command::StartFlow {
+                flow: only.id.clone(),
+            }];
+        }
         several => {
-            return vec![Command::Clarify { flows: several.iter().map(|f| f.id.clone()).collect() }];
+            return vec![Command::Clarify {
+                flows: several.iter().map(|f| f.id.clone()).collect(),
+            }];
         }
     }
     if GREETINGS.contains(&lower.trim_end_matches(['!', '.', ' ']).trim()) {
@@ -94,7 +136,9 @@ fn contains_phrase(text: &str, phrases: &[&str]) -> bool {
     let words: Vec<&str> = words(text).collect();
     phrases.iter().any(|phrase| {
         let phrase_words: Vec<&str> = words_of(phrase);
-        words.windows(phrase_words.len()).any(|w| w == phrase_words.as_slice())
+        words
+            .windows(phrase_words.len())
+            .any(|w| w == phrase_words.as_slice())
     })
 }
 
@@ -114,7 +158,10 @@ fn words_of(phrase: &str) -> Vec<&str> {
 const TOPIC_SWITCH_SCORE: usize = 4;
 
 fn meaningful_words(message: &str) -> Vec<String> {
-    words(message).filter(|w| !STOPWORDS.contains(w)).map(stem).collect()
+    words(message)
+        .filter(|w| !STOPWORDS.contains(w))
+        .map(stem)
+        .collect()
 }
 
 fn matching_flows<'c>(context: &'c PromptContext, message: &str) -> Vec<&'c FlowInfo> {
@@ -146,10 +193,21 @@ fn flow_score(flow: &FlowInfo, message_words: &[String]) -> usize {
         .map(|w| stem(&w))
         .collect();
     let description = flow.description.to_lowercase();
-    let weak: Vec<String> = words(&description).filter(|w| !STOPWORDS.contains(w)).map(stem).collect();
+    let weak: Vec<String> = words(&description)
+        .filter(|w| !STOPWORDS.contains(w))
+        .map(stem)
+        .collect();
     message_words
         .iter()
-        .map(|w| if strong.contains(w) { 2 } else if weak.contains(w) { 1 } else { 0 })
+        .map(|w| {
+            if strong.contains(w) {
+                2
+            } else if weak.contains(w) {
+                1
+            } else {
+                0
+            }
+        })
         .sum()
 }
 
@@ -172,7 +230,11 @@ fn extract_value(slot: &SlotInfo, message: &str) -> Option<Value> {
     let options: Vec<ChoiceOption> = slot
         .options
         .iter()
-        .map(|o| ChoiceOption { value: o.clone(), title: o.clone(), synonyms: Vec::new() })
+        .map(|o| ChoiceOption {
+            value: o.clone(),
+            title: o.clone(),
+            synonyms: Vec::new(),
+        })
         .collect();
     let whole = coerce(slot.slot_type, &options, &json!(message)).ok();
     if whole.is_some() {
@@ -188,13 +250,26 @@ fn extract_value(slot: &SlotInfo, message: &str) -> Option<Value> {
 fn candidates(slot_type: SlotType, message: &str) -> Vec<String> {
     let tokens: Vec<String> = message
         .split_whitespace()
-        .map(|t| t.trim_matches(|c: char| ",;:!?()\"'".contains(c)).trim_end_matches('.').to_string())
+        .map(|t| {
+            t.trim_matches(|c: char| ",;:!?()\"'".contains(c))
+                .trim_end_matches('.')
+                .to_string()
+        })
         .filter(|t| !t.is_empty())
         .collect();
     match slot_type {
-        SlotType::Number | SlotType::Integer | SlotType::Date | SlotType::Email | SlotType::Choice => tokens,
+        SlotType::Number
+        | SlotType::Integer
+        | SlotType::Date
+        | SlotType::Email
+        | SlotType::Choice => tokens,
         SlotType::Boolean => tokens,
-        SlotType::Phone => vec![message.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect()],
+        SlotType::Phone => vec![
+            message
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect(),
+        ],
         SlotType::String | SlotType::File => Vec::new(),
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tern_engine::Command;
 
-use crate::context::{slot_named, PromptContext};
+use crate::context::{PromptContext, slot_named};
 
 /// A command taken out of the answer, and why.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -33,13 +33,20 @@ const MAX_SHOWN_CHARS: usize = 200;
 /// object, as models without structured output tend to add them.
 pub fn parse_output(text: &str) -> Result<(Vec<Command>, Vec<Dropped>), OutputError> {
     let json = extract_object(text).ok_or_else(|| OutputError::NotJson(clip(text)))?;
-    let value: Value = serde_json::from_str(json).map_err(|e| OutputError::NotJson(e.to_string()))?;
-    let items = value.get("commands").and_then(Value::as_array).ok_or(OutputError::NoCommands)?;
+    let value: Value =
+        serde_json::from_str(json).map_err(|e| OutputError::NotJson(e.to_string()))?;
+    let items = value
+        .get("commands")
+        .and_then(Value::as_array)
+        .ok_or(OutputError::NoCommands)?;
     let mut commands = Vec::new();
     let mut dropped = Vec::new();
     for (index, item) in items.iter().enumerate() {
         if index >= MAX_COMMANDS {
-            dropped.push(drop_item(item, &format!("more than {MAX_COMMANDS} commands")));
+            dropped.push(drop_item(
+                item,
+                &format!("more than {MAX_COMMANDS} commands"),
+            ));
             continue;
         }
         match serde_json::from_value::<Command>(normalize(item)) {
@@ -62,14 +69,21 @@ fn extract_object(text: &str) -> Option<&str> {
 fn normalize(item: &Value) -> Value {
     let mut item = item.clone();
     if let Some(map) = item.as_object_mut() {
-        map.retain(|key, value| key == "command" || !(value.is_null() || value == "" ));
+        map.retain(|key, value| key == "command" || !(value.is_null() || value == ""));
     }
     item
 }
 
 fn drop_item(item: &Value, reason: &str) -> Dropped {
-    let name = item.get("command").and_then(Value::as_str).unwrap_or("invalid");
-    Dropped { name: clip(name), command: clip(&item.to_string()), reason: reason.to_string() }
+    let name = item
+        .get("command")
+        .and_then(Value::as_str)
+        .unwrap_or("invalid");
+    Dropped {
+        name: clip(name),
+        command: clip(&item.to_string()),
+        reason: reason.to_string(),
+    }
 }
 
 fn clip(text: &str) -> String {
@@ -77,7 +91,10 @@ fn clip(text: &str) -> String {
 }
 
 /// Keeps the commands the context allows, in order.
-pub fn check_commands(context: &PromptContext, commands: Vec<Command>) -> (Vec<Command>, Vec<Dropped>) {
+pub fn check_commands(
+    context: &PromptContext,
+    commands: Vec<Command>,
+) -> (Vec<Command>, Vec<Dropped>) {
     let started: Vec<&str> = commands
         .iter()
         .filter_map(|c| match c {
@@ -92,7 +109,11 @@ pub fn check_commands(context: &PromptContext, commands: Vec<Command>) -> (Vec<C
         if let Err(reason) = verdict {
             let shown = serde_json::to_string(command).unwrap_or_default();
             tracing::info!(command = %shown, %reason, "dropped a command from the model");
-            dropped.push(Dropped { name: command.name().into(), command: clip(&shown), reason });
+            dropped.push(Dropped {
+                name: command.name().into(),
+                command: clip(&shown),
+                reason,
+            });
         } else if !kept.contains(command) {
             kept.push(command.clone());
         }
@@ -135,9 +156,16 @@ fn startable(context: &PromptContext, flow: &str) -> Result<(), String> {
     }
 }
 
-fn settable(context: &PromptContext, started: &[&str], slot: &str, value: &Value) -> Result<(), String> {
+fn settable(
+    context: &PromptContext,
+    started: &[&str],
+    slot: &str,
+    value: &Value,
+) -> Result<(), String> {
     if !(value.is_string() || value.is_number() || value.is_boolean()) {
-        return Err(format!("value for `{slot}` must be a string, number or boolean"));
+        return Err(format!(
+            "value for `{slot}` must be a string, number or boolean"
+        ));
     }
     // A text value for a file slot passes: the engine rejects it and asks
     // for an upload, which tells the user more than dropping it would.

@@ -30,7 +30,10 @@ pub struct Prompt {
 
 pub fn render(context: &PromptContext) -> Prompt {
     let json = serde_json::to_string(context).unwrap_or_else(|_| "{}".into());
-    Prompt { system: SYSTEM_PROMPT.to_string(), user: format!("{CONTEXT_MARKER}\n{json}") }
+    Prompt {
+        system: SYSTEM_PROMPT.to_string(),
+        user: format!("{CONTEXT_MARKER}\n{json}"),
+    }
 }
 
 /// Reads the context back from a user message built by [`render`].

@@ -3,7 +3,7 @@
 //! properties) and strings are bounded, because some servers' constrained
 //! decoding lets unbounded strings run on with raw newlines.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 pub const SCHEMA_NAME: &str = "tern_commands";
 const MAX_TEXT: u32 = 300;
@@ -12,9 +12,18 @@ pub fn output_schema() -> Value {
     let text = json!({ "type": "string", "maxLength": MAX_TEXT });
     let variants = vec![
         variant("start_flow", json!({ "flow": text })),
-        variant("set_slot", json!({ "slot": text, "value": { "type": ["string", "number", "boolean"] } })),
-        variant("judge", json!({ "condition": text, "value": { "type": "boolean" } })),
-        variant("clarify", json!({ "flows": { "type": "array", "items": text, "maxItems": 5 } })),
+        variant(
+            "set_slot",
+            json!({ "slot": text, "value": { "type": ["string", "number", "boolean"] } }),
+        ),
+        variant(
+            "judge",
+            json!({ "condition": text, "value": { "type": "boolean" } }),
+        ),
+        variant(
+            "clarify",
+            json!({ "flows": { "type": "array", "items": text, "maxItems": 5 } }),
+        ),
         variant("handoff", json!({ "reason": text })),
         variant("affirm", json!({})),
         variant("deny", json!({})),
@@ -35,7 +44,10 @@ pub fn output_schema() -> Value {
 
 fn variant(name: &str, fields: Value) -> Value {
     let mut properties = serde_json::Map::new();
-    properties.insert("command".into(), json!({ "type": "string", "enum": [name] }));
+    properties.insert(
+        "command".into(),
+        json!({ "type": "string", "enum": [name] }),
+    );
     if let Value::Object(fields) = fields {
         properties.extend(fields);
     }

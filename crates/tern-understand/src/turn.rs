@@ -22,7 +22,10 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Produces commands for a message, and verdicts when the engine asks.
 /// [`Understander`] is the production implementation; tests script it.
 pub trait Understand: Send + Sync {
-    fn understand<'a>(&'a self, context: &'a PromptContext) -> BoxFuture<'a, Result<Understanding, Failure>>;
+    fn understand<'a>(
+        &'a self,
+        context: &'a PromptContext,
+    ) -> BoxFuture<'a, Result<Understanding, Failure>>;
 
     #[allow(clippy::type_complexity)]
     fn judge<'a>(
@@ -32,7 +35,10 @@ pub trait Understand: Send + Sync {
 }
 
 impl Understand for Understander {
-    fn understand<'a>(&'a self, context: &'a PromptContext) -> BoxFuture<'a, Result<Understanding, Failure>> {
+    fn understand<'a>(
+        &'a self,
+        context: &'a PromptContext,
+    ) -> BoxFuture<'a, Result<Understanding, Failure>> {
         Box::pin(Understander::understand(self, context))
     }
 
@@ -46,7 +52,11 @@ impl Understand for Understander {
 
 /// Carries out an action for the engine.
 pub trait ActionRunner: Send + Sync {
-    fn run<'a>(&'a self, action: &'a str, parameters: &'a Map<String, Value>) -> BoxFuture<'a, ActionOutcome>;
+    fn run<'a>(
+        &'a self,
+        action: &'a str,
+        parameters: &'a Map<String, Value>,
+    ) -> BoxFuture<'a, ActionOutcome>;
 }
 
 /// The input of one turn.

@@ -10,9 +10,9 @@ use tern_engine::Command;
 use tern_llm::{ChatRequest, LlmClient, LlmError, Usage};
 
 use crate::context::PromptContext;
-use crate::output::{check_commands, parse_output, Dropped, OutputError};
+use crate::output::{Dropped, OutputError, check_commands, parse_output};
 use crate::prompt::render;
-use crate::schema::{output_schema, SCHEMA_NAME};
+use crate::schema::{SCHEMA_NAME, output_schema};
 
 /// Most tokens the model may produce for one answer.
 const MAX_OUTPUT_TOKENS: u32 = 600;
@@ -87,20 +87,38 @@ impl Understander {
         let Understander::Llm(client) = self else {
             let commands = crate::offline::understand(context);
             let (commands, dropped) = check_commands(context, commands);
-            return Ok(Understanding { commands, dropped, calls: Vec::new() });
+            return Ok(Understanding {
+                commands,
+                dropped,
+                calls: Vec::new(),
+            });
         };
         let mut calls = Vec::new();
-        let (commands, mut dropped) = ask(client.as_ref(), context, "understand", &mut calls).await?;
+        let (commands, mut dropped) =
+            ask(client.as_ref(), context, "understand", &mut calls).await?;
         let (commands, more) = check_commands(context, commands);
         dropped.extend(more);
-        Ok(Understanding { commands, dropped, calls })
+        Ok(Understanding {
+            commands,
+            dropped,
+            calls,
+        })
     }
 
     /// Judges `context.conditions`; conditions the model leaves out are
     /// false, which takes the step's `else`.
-    pub async fn judge(&self, context: &PromptContext) -> Result<(Vec<(String, bool)>, Vec<LlmCall>), Failure> {
-        let mut verdicts: Vec<(String, bool)> = context.conditions.iter().map(|c| (c.clone(), false)).collect();
-        let Understander::Llm(client) = self else { return Ok((verdicts, Vec::new())) };
+    pub async fn judge(
+        &self,
+        context: &PromptContext,
+    ) -> Result<(Vec<(String, bool)>, Vec<LlmCall>), Failure> {
+        let mut verdicts: Vec<(String, bool)> = context
+            .conditions
+            .iter()
+            .map(|c| (c.clone(), false))
+            .collect();
+        let Understander::Llm(client) = self else {
+            return Ok((verdicts, Vec::new()));
+        };
         let mut calls = Vec::new();
         let (commands, _) = ask(client.as_ref(), context, "judge", &mut calls).await?;
         for command in commands {
@@ -139,7 +157,10 @@ async fn ask(
                 "\n\nYour previous answer could not be used ({error}). Answer with the JSON object only."
             ));
             let text = call(client, &request, "repair", calls).await?;
-            parse_output(&text).map_err(|error| Failure { error: error.into(), calls: calls.clone() })
+            parse_output(&text).map_err(|error| Failure {
+                error: error.into(),
+                calls: calls.clone(),
+            })
         }
     }
 }
@@ -153,18 +174,33 @@ async fn call(
     let started = Instant::now();
     match client.chat(request).await {
         Ok(response) => {
-            calls.push(record(purpose, response.usage, response.latency.as_millis() as u64, response.attempts, "ok"));
+            calls.push(record(
+                purpose,
+                response.usage,
+                response.latency.as_millis() as u64,
+                response.attempts,
+                "ok",
+            ));
             Ok(response.text)
         }
         Err(error) => {
             let latency = started.elapsed().as_millis() as u64;
             calls.push(record(purpose, Usage::default(), latency, 0, error.kind()));
-            Err(Failure { error: error.into(), calls: calls.clone() })
+            Err(Failure {
+                error: error.into(),
+                calls: calls.clone(),
+            })
         }
     }
 }
 
-fn record(purpose: &'static str, usage: Usage, latency_ms: u64, attempts: u32, outcome: &'static str) -> LlmCall {
+fn record(
+    purpose: &'static str,
+    usage: Usage,
+    latency_ms: u64,
+    attempts: u32,
+    outcome: &'static str,
+) -> LlmCall {
     LlmCall {
         purpose,
         prompt_tokens: usage.prompt_tokens,

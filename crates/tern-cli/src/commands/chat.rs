@@ -5,14 +5,17 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tern_server::config::Config;
-use tern_server::turn::{check_request, process, MessageRequest};
+use tern_server::turn::{MessageRequest, check_request, process};
 
 use crate::cli::ChatArgs;
 
 pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
-    let conversation = args.conversation.clone().unwrap_or_else(new_conversation_id);
+    let conversation = args
+        .conversation
+        .clone()
+        .unwrap_or_else(new_conversation_id);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         match &args.url {
@@ -24,7 +27,10 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn new_conversation_id() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("chat-{nanos:x}")
 }
 
@@ -39,7 +45,9 @@ where
     loop {
         print!("you> ");
         std::io::stdout().flush()?;
-        let Some(line) = lines.next().transpose()? else { break };
+        let Some(line) = lines.next().transpose()? else {
+            break;
+        };
         let line = line.trim().to_string();
         if line == "/quit" {
             break;
@@ -58,7 +66,12 @@ where
 fn print_reply(reply: &Value) {
     for message in reply["messages"].as_array().into_iter().flatten() {
         println!("bot> {}", message["text"].as_str().unwrap_or_default());
-        let buttons: Vec<&str> = message["buttons"].as_array().into_iter().flatten().filter_map(|b| b["title"].as_str()).collect();
+        let buttons: Vec<&str> = message["buttons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["title"].as_str())
+            .collect();
         if !buttons.is_empty() {
             println!("     [{}]", buttons.join("] ["));
         }
@@ -67,7 +80,10 @@ fn print_reply(reply: &Value) {
 
 async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let endpoint = format!("{}/api/v1/conversations/{conversation}/messages", url.trim_end_matches('/'));
+    let endpoint = format!(
+        "{}/api/v1/conversations/{conversation}/messages",
+        url.trim_end_matches('/')
+    );
     println!("Talking to {url} as conversation {conversation}. Type /quit to stop.");
     repl(|text| {
         let mut request = client.post(&endpoint).json(&json!({ "text": text }));
@@ -77,9 +93,15 @@ async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow
         async move {
             let response = request.send().await.context("the server did not answer")?;
             let status = response.status();
-            let body: Value = response.json().await.context("the server's answer is not JSON")?;
+            let body: Value = response
+                .json()
+                .await
+                .context("the server's answer is not JSON")?;
             if !status.is_success() {
-                anyhow::bail!("{status}: {}", body["error"]["message"].as_str().unwrap_or_default());
+                anyhow::bail!(
+                    "{status}: {}",
+                    body["error"]["message"].as_str().unwrap_or_default()
+                );
             }
             Ok(body)
         }
@@ -87,10 +109,16 @@ async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow
     .await
 }
 
-async fn chat_local(args: tern_server::config::ServeArgs, conversation: &str) -> anyhow::Result<()> {
+async fn chat_local(
+    args: tern_server::config::ServeArgs,
+    conversation: &str,
+) -> anyhow::Result<()> {
     let mut config = Config::resolve(args)?;
     if config.database_url == tern_server::config::DEFAULT_DATABASE_URL {
-        config.database_url = format!("sqlite://{}", std::env::temp_dir().join("tern-chat.db").display());
+        config.database_url = format!(
+            "sqlite://{}",
+            std::env::temp_dir().join("tern-chat.db").display()
+        );
     }
     // The in-process server listens too, because the bundled example's
     // demonstration webhooks are served over HTTP.
@@ -101,13 +129,21 @@ async fn chat_local(args: tern_server::config::ServeArgs, conversation: &str) ->
     tokio::spawn(async move {
         let _ = tern_server::run(background, listener, std::future::pending()).await;
     });
-    println!("Talking to the assistant in this process as conversation {conversation}. Type /quit to stop.");
+    println!(
+        "Talking to the assistant in this process as conversation {conversation}. Type /quit to stop."
+    );
     repl(|text| {
         let state = state.clone();
         async move {
-            let request = MessageRequest { text, message_id: None, attachments: Vec::new() };
+            let request = MessageRequest {
+                text,
+                message_id: None,
+                attachments: Vec::new(),
+            };
             check_request(conversation, &request).map_err(|e| anyhow::anyhow!("{e}"))?;
-            process(&state, conversation, request).await.map_err(|e| anyhow::anyhow!("{e}"))
+            process(&state, conversation, request)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
         }
     })
     .await

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tern_import::{validate_project, write_project, Project};
+use tern_import::{Project, validate_project, write_project};
 
 use crate::cli::{ImportArgs, ImportSource};
 
@@ -27,11 +27,18 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     for item in &project.report.to_do {
         println!("  to do: {item}");
     }
-    println!("wrote `{}` (report: {})", out.display(), out.join("IMPORT_REPORT.md").display());
+    println!(
+        "wrote `{}` (report: {})",
+        out.display(),
+        out.join("IMPORT_REPORT.md").display()
+    );
     if errors.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("the imported flows have {} validation errors:", errors.len());
+    eprintln!(
+        "the imported flows have {} validation errors:",
+        errors.len()
+    );
     for error in &errors {
         eprintln!("{error}");
     }
@@ -39,14 +46,25 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn validation_errors(project: &Project) -> Vec<String> {
-    validate_project(project).iter().filter(|d| d.is_error()).map(ToString::to_string).collect()
+    validate_project(project)
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// `NAME-tern` next to the input, without a `.zip` extension.
 fn default_out(input: &Path) -> PathBuf {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "imported".into());
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "imported".into());
     let stem = if stem == "agent" {
-        input.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned()).unwrap_or(stem)
+        input
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or(stem)
     } else {
         stem
     };

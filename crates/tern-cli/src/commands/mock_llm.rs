@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tern_mock_llm::{load_script, MockConfig, MockServer};
+use tern_mock_llm::{MockConfig, MockServer, load_script};
 
 use crate::cli::MockLlmArgs;
 

@@ -11,7 +11,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .with_context(|| format!("cannot listen on {}; pass --listen ADDR or set TERN_LISTEN", config.listen))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}; pass --listen ADDR or set TERN_LISTEN",
+                    config.listen
+                )
+            })?;
         let address = listener.local_addr()?;
         let state = tern_server::build_state(config, address).await?;
         tern_server::run(state, listener, tern_server::shutdown_signal()).await

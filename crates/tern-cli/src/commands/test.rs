@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tern_convtest::{run_file, FileReport, Mode};
+use tern_convtest::{FileReport, Mode, run_file};
 
 use crate::cli::TestArgs;
 
@@ -16,7 +16,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         anyhow::bail!("no test files (*.yml, *.yaml) found in the given paths");
     }
-    let mode = if args.mock_llm { Mode::MockLlm } else { Mode::Direct };
+    let mode = if args.mock_llm {
+        Mode::MockLlm
+    } else {
+        Mode::Direct
+    };
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     let (mut messages, mut calls) = (0, 0);
     let mut multi_call_turns = Vec::new();
@@ -26,7 +30,10 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         messages += report.user_messages;
         calls += report.llm_calls;
         for (test, turn, count) in &report.multi_call_turns {
-            multi_call_turns.push(format!("{}: {test}, turn {turn}: {count} calls", report.path.display()));
+            multi_call_turns.push(format!(
+                "{}: {test}, turn {turn}: {count} calls",
+                report.path.display()
+            ));
         }
         if report.error.is_some() {
             broken += 1;
@@ -35,14 +42,24 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         failed += report.tests.iter().filter(|t| !t.passed()).count();
     }
     if mode == Mode::MockLlm {
-        let per_message = if messages == 0 { 0.0 } else { calls as f64 / messages as f64 };
-        println!("\nLLM calls: {calls} for {messages} user messages ({per_message:.3} per message)");
+        let per_message = if messages == 0 {
+            0.0
+        } else {
+            calls as f64 / messages as f64
+        };
+        println!(
+            "\nLLM calls: {calls} for {messages} user messages ({per_message:.3} per message)"
+        );
         for line in &multi_call_turns {
             println!("  {line}");
         }
     }
     println!("\n{passed} passed, {failed} failed, {broken} files could not run");
-    Ok(if failed == 0 && broken == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 && broken == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -51,10 +68,15 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         files.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
-        let is_yaml = matches!(entry.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
+        let is_yaml = matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        );
         if entry.is_dir() {
             collect(&entry, files)?;
         } else if is_yaml {
@@ -77,7 +99,10 @@ fn print_report(report: &FileReport) {
         }
         println!("FAIL  {path}:{} {}", test.line, test.name);
         for failure in &test.failures {
-            println!("  turn {} (line {}), user: {:?}", failure.turn, failure.line, failure.user);
+            println!(
+                "  turn {} (line {}), user: {:?}",
+                failure.turn, failure.line, failure.user
+            );
             for detail in &failure.details {
                 println!("    {}", detail.replace('\n', "\n    "));
             }

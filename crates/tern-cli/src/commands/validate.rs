@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tern_flow::actions::load_actions;
 use tern_flow::Diagnostic;
+use tern_flow::actions::load_actions;
 
 use crate::cli::ValidateArgs;
 
@@ -19,7 +19,10 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    diagnostics.extend(tern_flow::validate::validate(&loaded.flows, actions.as_ref()));
+    diagnostics.extend(tern_flow::validate::validate(
+        &loaded.flows,
+        actions.as_ref(),
+    ));
     print(&diagnostics, args.json)?;
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
@@ -28,7 +31,11 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         let files = loaded.flows.sources.len();
         eprintln!("{flows} flows in {files} files: {errors} errors, {warnings} warnings");
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print(diagnostics: &[Diagnostic], json: bool) -> anyhow::Result<()> {

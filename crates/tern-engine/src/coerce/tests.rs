@@ -1,4 +1,4 @@
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tern_flow::{ChoiceOption, SlotType};
 
 use super::*;
@@ -59,17 +59,38 @@ fn date_normalizes_to_iso() {
 
 #[test]
 fn email_checks_shape_and_lowercases_domain() {
-    assert_eq!(ok(SlotType::Email, json!("Sara@Example.COM")), json!("Sara@example.com"));
-    for bad in ["sara", "sara@", "@example.com", "sara@example", "sa ra@example.com"] {
-        assert!(rejected(SlotType::Email, json!(bad)).contains("email"), "{bad}");
+    assert_eq!(
+        ok(SlotType::Email, json!("Sara@Example.COM")),
+        json!("Sara@example.com")
+    );
+    for bad in [
+        "sara",
+        "sara@",
+        "@example.com",
+        "sara@example",
+        "sa ra@example.com",
+    ] {
+        assert!(
+            rejected(SlotType::Email, json!(bad)).contains("email"),
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn phone_keeps_digits_and_plus() {
-    assert_eq!(ok(SlotType::Phone, json!("+966 50 123 4567")), json!("+966501234567"));
-    assert_eq!(ok(SlotType::Phone, json!("00966501234567")), json!("+966501234567"));
-    assert_eq!(ok(SlotType::Phone, json!("٠٥٠١٢٣٤٥٦٧")), json!("0501234567"));
+    assert_eq!(
+        ok(SlotType::Phone, json!("+966 50 123 4567")),
+        json!("+966501234567")
+    );
+    assert_eq!(
+        ok(SlotType::Phone, json!("00966501234567")),
+        json!("+966501234567")
+    );
+    assert_eq!(
+        ok(SlotType::Phone, json!("٠٥٠١٢٣٤٥٦٧")),
+        json!("0501234567")
+    );
     assert!(rejected(SlotType::Phone, json!("12345")).contains("phone"));
     assert!(rejected(SlotType::Phone, json!("call me")).contains("phone"));
 }
@@ -84,8 +105,16 @@ fn file_needs_a_name() {
 #[test]
 fn choice_matches_value_title_synonym_and_number() {
     let options = vec![
-        ChoiceOption { value: "pothole".into(), title: "Pothole".into(), synonyms: vec!["hole in the road".into()] },
-        ChoiceOption { value: "streetlight".into(), title: "Broken streetlight".into(), synonyms: vec![] },
+        ChoiceOption {
+            value: "pothole".into(),
+            title: "Pothole".into(),
+            synonyms: vec!["hole in the road".into()],
+        },
+        ChoiceOption {
+            value: "streetlight".into(),
+            title: "Broken streetlight".into(),
+            synonyms: vec![],
+        },
     ];
     let choose = |input: &str| coerce(SlotType::Choice, &options, &json!(input));
     assert_eq!(choose("POTHOLE"), Ok(json!("pothole")));

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tern_flow::{Collect, Flow, StepKind};
 
-use super::{guard_holds, Turn};
+use super::{Turn, guard_holds};
 use crate::command::Command;
 use crate::event::Event;
 use crate::responses::fill;
@@ -69,7 +69,9 @@ impl<'a> Turn<'a> {
                 false
             }
             Some(Waiting::Slot) => match (yes_no, self.asked_collect()) {
-                (Some(answer), Some(collect)) if collect.slot_type == tern_flow::SlotType::Boolean => {
+                (Some(answer), Some(collect))
+                    if collect.slot_type == tern_flow::SlotType::Boolean =>
+                {
                     self.fill_asked(collect, Value::Bool(answer));
                     true
                 }
@@ -81,7 +83,11 @@ impl<'a> Turn<'a> {
 
     /// The collect step the active frame is asking, if any.
     pub(super) fn asked_collect(&self) -> Option<&'a Collect> {
-        let frame = self.state.stack.last().filter(|f| f.phase == Phase::Asking)?;
+        let frame = self
+            .state
+            .stack
+            .last()
+            .filter(|f| f.phase == Phase::Asking)?;
         match &self.flow(&frame.flow)?.step(&frame.step)?.kind {
             StepKind::Collect(collect) => Some(collect),
             _ => None,
@@ -111,9 +117,18 @@ impl<'a> Turn<'a> {
             self.state.waiting = None;
         }
         // The first request runs first, so push in reverse.
-        let origin = if self.state.stack.is_empty() { Origin::User } else { Origin::Interruption };
+        let origin = if self.state.stack.is_empty() {
+            Origin::User
+        } else {
+            Origin::Interruption
+        };
         if origin == Origin::Interruption {
-            let paused = self.state.stack.last().map(|f| f.flow.clone()).unwrap_or_default();
+            let paused = self
+                .state
+                .stack
+                .last()
+                .map(|f| f.flow.clone())
+                .unwrap_or_default();
             self.events.push(Event::FlowInterrupted { flow: paused });
             self.state.waiting = None;
         }
@@ -125,13 +140,18 @@ impl<'a> Turn<'a> {
 
     /// Checks a start request against the flows; reports why it is refused.
     fn startable(&mut self, flow_id: &str) -> Option<&'a Flow> {
-        let command = Command::StartFlow { flow: flow_id.to_string() };
+        let command = Command::StartFlow {
+            flow: flow_id.to_string(),
+        };
         let Some(flow) = self.flow(flow_id) else {
             self.ignore(&command, &format!("no flow `{flow_id}` exists"));
             return None;
         };
         if !flow.user_startable() {
-            self.ignore(&command, "the flow has no trigger intents, so only flows can start it");
+            self.ignore(
+                &command,
+                "the flow has no trigger intents, so only flows can start it",
+            );
             return None;
         }
         if self.state.stack.iter().any(|f| f.flow == flow_id) {
@@ -187,7 +207,11 @@ impl<'a> Turn<'a> {
                 return false;
             }
         };
-        let filled = self.state.slots.get(&collect.store_as).is_some_and(|v| !v.is_null());
+        let filled = self
+            .state
+            .slots
+            .get(&collect.store_as)
+            .is_some_and(|v| !v.is_null());
         if filled {
             self.correct(frame_index, collect, typed);
         } else {
@@ -198,14 +222,22 @@ impl<'a> Turn<'a> {
 
     /// The topmost frame whose flow has a collect step for `slot`.
     fn collecting_frame(&self, slot: &str) -> Option<(usize, &'a Collect)> {
-        self.state.stack.iter().enumerate().rev().find_map(|(index, frame)| {
-            let flow = self.flow(&frame.flow)?;
-            find_collect(flow, slot).map(|collect| (index, collect))
-        })
+        self.state
+            .stack
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(index, frame)| {
+                let flow = self.flow(&frame.flow)?;
+                find_collect(flow, slot).map(|collect| (index, collect))
+            })
     }
 
     fn prefill(&mut self, frame_index: usize, slot: &str, value: Value) {
-        self.events.push(Event::SlotSet { slot: slot.to_string(), value: value.clone() });
+        self.events.push(Event::SlotSet {
+            slot: slot.to_string(),
+            value: value.clone(),
+        });
         self.state.slots.insert(slot.to_string(), value);
         let frame = &mut self.state.stack[frame_index];
         if !frame.assigned.iter().any(|s| s == slot) {
@@ -256,7 +288,10 @@ impl<'a> Turn<'a> {
             Some(Waiting::Confirmation { value, .. }) => self.ask_confirmation(&value),
             Some(Waiting::ResumeOffer { flow }) => {
                 self.state.waiting = None;
-                let name = self.flow(&flow).map(|f| f.name.clone()).unwrap_or(flow.clone());
+                let name = self
+                    .flow(&flow)
+                    .map(|f| f.name.clone())
+                    .unwrap_or(flow.clone());
                 let text = fill(&self.responses().resume_offer, &[("flow", &name)]);
                 let buttons = self.yes_no_buttons();
                 self.say_with_buttons(text, buttons);

@@ -26,7 +26,9 @@ impl<'a> Engine<'a> {
     pub fn collectable_slots(&self, state: &DialogueState) -> Vec<&'a Collect> {
         let mut seen: Vec<&'a Collect> = Vec::new();
         for frame in state.stack.iter().rev() {
-            let Some(flow) = self.flows.flow(&frame.flow) else { continue };
+            let Some(flow) = self.flows.flow(&frame.flow) else {
+                continue;
+            };
             for collect in flow_collects(flow) {
                 if !seen.iter().any(|c| c.store_as == collect.store_as) {
                     seen.push(collect);
@@ -42,7 +44,9 @@ impl<'a> Engine<'a> {
         let Some(frame) = state.stack.last().filter(|f| f.phase == Phase::Asking) else {
             return Vec::new();
         };
-        let Some(flow) = self.flows.flow(&frame.flow) else { return Vec::new() };
+        let Some(flow) = self.flows.flow(&frame.flow) else {
+            return Vec::new();
+        };
         conditions_after(flow, &frame.step)
     }
 }
@@ -92,7 +96,10 @@ fn collect_conditions(step: &Step, conditions: &mut Vec<String>) {
 
 /// Steps that run without waiting and keep the same input in view.
 fn passes_through(step: &Step) -> bool {
-    matches!(step.kind, StepKind::Route | StepKind::Response(_) | StepKind::SetSlots(_))
+    matches!(
+        step.kind,
+        StepKind::Route | StepKind::Response(_) | StepKind::SetSlots(_)
+    )
 }
 
 fn successors<'f>(flow: &'f Flow, step: &Step) -> Vec<&'f Step> {
@@ -100,7 +107,11 @@ fn successors<'f>(flow: &'f Flow, step: &Step) -> Vec<&'f Step> {
     match &step.next {
         Next::FallThrough => {
             let index = flow.step_position(&step.id).unwrap_or(usize::MAX);
-            return flow.steps.get(index.saturating_add(1)).into_iter().collect();
+            return flow
+                .steps
+                .get(index.saturating_add(1))
+                .into_iter()
+                .collect();
         }
         Next::Goto(target) => targets.push(&target.value),
         Next::Branches(branches) => targets.extend(branches.iter().map(|b| &b.then.value)),

@@ -34,7 +34,10 @@ pub struct BotMessage {
 pub enum Need {
     /// Call this action's webhook, then pass the result to
     /// [`Engine::action_result`].
-    Action { action: String, parameters: Map<String, Value> },
+    Action {
+        action: String,
+        parameters: Map<String, Value>,
+    },
     /// Judge these `semantic_if` conditions against the conversation, then
     /// pass the verdicts to [`Engine::judgements`].
     Judgement { conditions: Vec<String> },
@@ -60,7 +63,11 @@ pub struct Engine<'a> {
 
 impl<'a> Engine<'a> {
     pub fn new(flows: &'a FlowSet, responses: &'a Responses) -> Self {
-        Self { flows, responses, actions: None }
+        Self {
+            flows,
+            responses,
+            actions: None,
+        }
     }
 
     /// Uses the actions' JSON Schemas to choose which slots to send as
@@ -126,7 +133,9 @@ impl<'a> Engine<'a> {
 }
 
 fn guard_holds(flow: &Flow, state: &DialogueState) -> bool {
-    flow.guard.as_ref().is_none_or(|guard| guard.value.evaluate(&state.slots))
+    flow.guard
+        .as_ref()
+        .is_none_or(|guard| guard.value.evaluate(&state.slots))
 }
 
 /// The working set of one call into the engine.
@@ -175,8 +184,14 @@ impl<'a> Turn<'a> {
     fn yes_no_buttons(&self) -> Vec<Button> {
         let responses = self.responses();
         vec![
-            Button { title: responses.yes.clone(), payload: responses.yes.clone() },
-            Button { title: responses.no.clone(), payload: responses.no.clone() },
+            Button {
+                title: responses.yes.clone(),
+                payload: responses.yes.clone(),
+            },
+            Button {
+                title: responses.no.clone(),
+                payload: responses.no.clone(),
+            },
         ]
     }
 
@@ -191,11 +206,20 @@ impl<'a> Turn<'a> {
     /// A turn that stopped on a need and was never continued (the caller
     /// crashed) left the state waiting on it; run that step again.
     fn recover_interrupted_turn(&mut self) {
-        if matches!(self.state.waiting, Some(Waiting::Action { .. } | Waiting::Judgement { .. })) {
-            tracing::warn!("the previous turn stopped on an action or judgement; running that step again");
+        if matches!(
+            self.state.waiting,
+            Some(Waiting::Action { .. } | Waiting::Judgement { .. })
+        ) {
+            tracing::warn!(
+                "the previous turn stopped on an action or judgement; running that step again"
+            );
             self.state.waiting = None;
             if let Some(frame) = self.state.stack.last_mut() {
-                frame.phase = if frame.phase == Phase::Leave { Phase::Leave } else { Phase::Enter };
+                frame.phase = if frame.phase == Phase::Leave {
+                    Phase::Leave
+                } else {
+                    Phase::Enter
+                };
             }
         }
     }
@@ -205,7 +229,12 @@ impl<'a> Turn<'a> {
             let text = self.responses().anything_else.clone();
             self.say(text);
         }
-        Outcome { state: self.state, events: self.events, messages: self.messages, need: self.need }
+        Outcome {
+            state: self.state,
+            events: self.events,
+            messages: self.messages,
+            need: self.need,
+        }
     }
 }
 

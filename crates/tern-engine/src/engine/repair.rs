@@ -5,8 +5,8 @@
 use serde_json::Value;
 use tern_flow::{Button, Collect, StepKind};
 
-use super::run::shown;
 use super::Turn;
+use super::run::shown;
 use crate::coerce::coerce_and_validate;
 use crate::command::ActionOutcome;
 use crate::event::Event;
@@ -22,8 +22,10 @@ impl<'a> Turn<'a> {
         match coerce_and_validate(collect, &value) {
             Ok(typed) if collect.confirm => {
                 self.ask_confirmation(&typed);
-                self.state.waiting =
-                    Some(Waiting::Confirmation { slot: collect.store_as.clone(), value: typed });
+                self.state.waiting = Some(Waiting::Confirmation {
+                    slot: collect.store_as.clone(),
+                    value: typed,
+                });
             }
             Ok(typed) => self.store_answer(collect, typed),
             Err(reason) => self.invalid_answer(collect, &value, &reason),
@@ -43,7 +45,10 @@ impl<'a> Turn<'a> {
             frame.answered.push(step);
         }
         if collect.send_confirmation {
-            let values = [("slot", collect.store_as.as_str()), ("value", &shown(&value))];
+            let values = [
+                ("slot", collect.store_as.as_str()),
+                ("value", &shown(&value)),
+            ];
             let text = fill(&self.responses().value_saved, &values);
             self.say(text);
         }
@@ -70,7 +75,10 @@ impl<'a> Turn<'a> {
         let custom = collect.validation.as_ref().and_then(|v| v.message.as_ref());
         let text = match custom {
             Some(message) => message.render(&self.state.slots),
-            None => fill(&self.responses().invalid_value, &[("reason", reason), ("question", &question)]),
+            None => fill(
+                &self.responses().invalid_value,
+                &[("reason", reason), ("question", &question)],
+            ),
         };
         self.say(text);
         self.state.waiting = Some(Waiting::Slot);
@@ -79,7 +87,10 @@ impl<'a> Turn<'a> {
     /// After too many invalid answers: `on_max_attempts`, or cancel the flow.
     fn give_up(&mut self, collect: &Collect) {
         self.state.waiting = None;
-        let target = collect.validation.as_ref().and_then(|v| v.on_max_attempts.as_ref());
+        let target = collect
+            .validation
+            .as_ref()
+            .and_then(|v| v.on_max_attempts.as_ref());
         if let Some(target) = target {
             let target = target.value.clone();
             self.top().phase = Phase::Leave;
@@ -87,7 +98,10 @@ impl<'a> Turn<'a> {
             return;
         }
         let flow = self.top().flow.clone();
-        let name = self.flow(&flow).map(|f| f.name.clone()).unwrap_or(flow.clone());
+        let name = self
+            .flow(&flow)
+            .map(|f| f.name.clone())
+            .unwrap_or(flow.clone());
         let values = [("slot", collect.store_as.as_str()), ("flow", name.as_str())];
         let text = fill(&self.responses().too_many_attempts, &values);
         self.say(text);
@@ -114,9 +128,15 @@ impl<'a> Turn<'a> {
     /// not asked again.
     pub(super) fn correct(&mut self, frame_index: usize, collect: &Collect, value: Value) {
         let slot = collect.store_as.clone();
-        self.events.push(Event::SlotCorrected { slot: slot.clone(), value: value.clone() });
+        self.events.push(Event::SlotCorrected {
+            slot: slot.clone(),
+            value: value.clone(),
+        });
         self.state.slots.insert(slot.clone(), value.clone());
-        let text = fill(&self.responses().slot_corrected, &[("slot", &slot), ("value", &shown(&value))]);
+        let text = fill(
+            &self.responses().slot_corrected,
+            &[("slot", &slot), ("value", &shown(&value))],
+        );
         self.say(text);
         let is_active = frame_index + 1 == self.state.stack.len();
         if !is_active {
@@ -125,12 +145,16 @@ impl<'a> Turn<'a> {
             return;
         }
         let frame = &self.state.stack[frame_index];
-        let Some(flow) = self.flow(&frame.flow) else { return };
+        let Some(flow) = self.flow(&frame.flow) else {
+            return;
+        };
         let collect_step = flow.steps.iter().find(|step| match &step.kind {
             StepKind::Collect(c) => c.store_as == slot,
             _ => false,
         });
-        let Some(collect_step) = collect_step else { return };
+        let Some(collect_step) = collect_step else {
+            return;
+        };
         let before_current = flow.step_position(&collect_step.id) < flow.step_position(&frame.step);
         let same_step = collect_step.id == frame.step;
         if before_current || same_step {
@@ -152,11 +176,21 @@ impl<'a> Turn<'a> {
         self.state.waiting = None;
         // A called flow is part of its caller: cancel up to the flow the
         // user started.
-        while self.state.stack.last().is_some_and(|f| f.origin == crate::state::Origin::Call) {
+        while self
+            .state
+            .stack
+            .last()
+            .is_some_and(|f| f.origin == crate::state::Origin::Call)
+        {
             self.remove_top_silently("cancelled by the user");
         }
-        let Some(top) = self.state.stack.last() else { return };
-        let name = self.flow(&top.flow).map(|f| f.name.clone()).unwrap_or(top.flow.clone());
+        let Some(top) = self.state.stack.last() else {
+            return;
+        };
+        let name = self
+            .flow(&top.flow)
+            .map(|f| f.name.clone())
+            .unwrap_or(top.flow.clone());
         let text = fill(&self.responses().flow_cancelled, &[("flow", &name)]);
         self.say(text);
         self.remove_top("cancelled by the user");
@@ -168,14 +202,22 @@ impl<'a> Turn<'a> {
     }
 
     fn remove_top(&mut self, reason: &str) {
-        let Some(frame) = self.state.stack.pop() else { return };
-        self.events.push(Event::FlowCancelled { flow: frame.flow.clone(), reason: reason.into() });
+        let Some(frame) = self.state.stack.pop() else {
+            return;
+        };
+        self.events.push(Event::FlowCancelled {
+            flow: frame.flow.clone(),
+            reason: reason.into(),
+        });
         self.after_frame_removed(frame, false);
     }
 
     fn remove_top_silently(&mut self, reason: &str) {
         if let Some(frame) = self.state.stack.pop() {
-            self.events.push(Event::FlowCancelled { flow: frame.flow.clone(), reason: reason.into() });
+            self.events.push(Event::FlowCancelled {
+                flow: frame.flow.clone(),
+                reason: reason.into(),
+            });
             if let Some(parent) = self.state.stack.last_mut() {
                 parent.assigned.extend(frame.assigned);
             }
@@ -184,28 +226,40 @@ impl<'a> Turn<'a> {
 
     pub(super) fn answer_resume_offer(&mut self, flow: &str, answer: Option<bool>) {
         self.state.waiting = None;
-        let Some(top) = self.state.stack.last() else { return };
+        let Some(top) = self.state.stack.last() else {
+            return;
+        };
         if top.flow != flow {
             return;
         }
         match answer {
             Some(false) => {
-                let name = self.flow(flow).map(|f| f.name.clone()).unwrap_or(flow.to_string());
+                let name = self
+                    .flow(flow)
+                    .map(|f| f.name.clone())
+                    .unwrap_or(flow.to_string());
                 let text = fill(&self.responses().flow_cancelled, &[("flow", &name)]);
                 self.say(text);
                 self.remove_top("the user chose not to resume it");
             }
             Some(true) => {
-                let name = self.flow(flow).map(|f| f.name.clone()).unwrap_or(flow.to_string());
+                let name = self
+                    .flow(flow)
+                    .map(|f| f.name.clone())
+                    .unwrap_or(flow.to_string());
                 let text = fill(&self.responses().flow_resumed, &[("flow", &name)]);
                 self.say(text);
-                self.events.push(Event::FlowResumed { flow: flow.to_string() });
+                self.events.push(Event::FlowResumed {
+                    flow: flow.to_string(),
+                });
                 self.resume_top();
             }
             // Any other message resumes the paused flow implicitly, so a
             // value for its question still lands.
             None => {
-                self.events.push(Event::FlowResumed { flow: flow.to_string() });
+                self.events.push(Event::FlowResumed {
+                    flow: flow.to_string(),
+                });
                 self.resume_top();
             }
         }
@@ -222,7 +276,8 @@ impl<'a> Turn<'a> {
         let candidates: Vec<String> = flows
             .iter()
             .filter(|id| {
-                self.flow(id).is_some_and(|f| f.user_startable() && super::guard_holds(f, &self.state))
+                self.flow(id)
+                    .is_some_and(|f| f.user_startable() && super::guard_holds(f, &self.state))
             })
             .cloned()
             .collect();
@@ -233,7 +288,13 @@ impl<'a> Turn<'a> {
             .iter()
             .filter_map(|id| self.flow(id).map(|f| f.name.clone()))
             .collect();
-        let buttons = names.iter().map(|n| Button { title: n.clone(), payload: n.clone() }).collect();
+        let buttons = names
+            .iter()
+            .map(|n| Button {
+                title: n.clone(),
+                payload: n.clone(),
+            })
+            .collect();
         let text = fill(&self.responses().clarify, &[("flows", &names.join(", "))]);
         self.say_with_buttons(text, buttons);
         self.state.waiting = Some(Waiting::Clarification { flows: candidates });
@@ -245,7 +306,10 @@ impl<'a> Turn<'a> {
         let text = message.unwrap_or_else(|| self.responses().handoff.clone());
         self.say(text);
         while let Some(frame) = self.state.stack.pop() {
-            self.events.push(Event::FlowCancelled { flow: frame.flow, reason: "handed over".into() });
+            self.events.push(Event::FlowCancelled {
+                flow: frame.flow,
+                reason: "handed over".into(),
+            });
         }
         self.events.push(Event::HandoffRequested { reason });
         self.state.waiting = None;
@@ -257,18 +321,27 @@ impl<'a> Turn<'a> {
             tracing::warn!("action result received while no action was awaited; ignored");
             return;
         };
-        let Some(frame) = self.state.stack.last() else { return };
+        let Some(frame) = self.state.stack.last() else {
+            return;
+        };
         let step = self.flow(&frame.flow).and_then(|f| f.step(&frame.step));
         let Some(step) = step else { return };
-        let StepKind::Action(action_step) = &step.kind else { return };
+        let StepKind::Action(action_step) = &step.kind else {
+            return;
+        };
         match outcome {
             ActionOutcome::Success { result } => {
-                self.events.push(Event::ActionSucceeded { action: action.clone() });
+                self.events.push(Event::ActionSucceeded {
+                    action: action.clone(),
+                });
                 self.assign(&action_step.result_slot, result);
                 self.top().phase = Phase::Leave;
             }
             ActionOutcome::Failure { error } => {
-                self.events.push(Event::ActionFailed { action: action.clone(), error });
+                self.events.push(Event::ActionFailed {
+                    action: action.clone(),
+                    error,
+                });
                 match &step.otherwise {
                     Some(target) => self.go_to(target.value.clone()),
                     None => self.action_failed_without_else(),

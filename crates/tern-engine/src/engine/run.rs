@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use tern_flow::template::render_value;
 use tern_flow::{Button, Collect, Condition, Flow, Next, SlotType, Step, StepKind, Target};
 
-use super::{holds, Need, Turn, MAX_STEPS_PER_TURN};
+use super::{MAX_STEPS_PER_TURN, Need, Turn, holds};
 use crate::event::Event;
 use crate::responses::fill;
 use crate::state::{Frame, Origin, Phase, Waiting};
@@ -30,7 +30,9 @@ impl<'a> Turn<'a> {
     }
 
     fn run_once(&mut self) -> Progress {
-        let Some(frame) = self.state.stack.last() else { return Progress::Stop };
+        let Some(frame) = self.state.stack.last() else {
+            return Progress::Stop;
+        };
         let Some(flow) = self.flow(&frame.flow) else {
             let (flow, step) = (frame.flow.clone(), frame.step.clone());
             self.fail_flow(&flow, &step, format!("flow `{flow}` no longer exists"));
@@ -53,11 +55,16 @@ impl<'a> Turn<'a> {
         let frame = self.top();
         frame.step = first.id.clone();
         frame.phase = Phase::Enter;
-        self.events.push(Event::FlowStarted { flow: flow.id.clone() });
+        self.events.push(Event::FlowStarted {
+            flow: flow.id.clone(),
+        });
     }
 
     pub(super) fn top(&mut self) -> &mut Frame {
-        self.state.stack.last_mut().expect("the stack was checked to be non-empty")
+        self.state
+            .stack
+            .last_mut()
+            .expect("the stack was checked to be non-empty")
     }
 
     fn current_step(&mut self, flow: &'a Flow) -> Option<&'a Step> {
@@ -70,7 +77,9 @@ impl<'a> Turn<'a> {
     }
 
     fn enter_step(&mut self, flow: &'a Flow) {
-        let Some(step) = self.current_step(flow) else { return };
+        let Some(step) = self.current_step(flow) else {
+            return;
+        };
         self.state.steps_this_turn += 1;
         tracing::debug!(flow = %flow.id, step = %step.id, kind = step.kind.name(), "running step");
         match &step.kind {
@@ -91,7 +100,10 @@ impl<'a> Turn<'a> {
                 self.top().phase = Phase::Leave;
             }
             StepKind::Handoff(handoff) => {
-                let message = handoff.message.as_ref().map(|m| m.render(&self.state.slots));
+                let message = handoff
+                    .message
+                    .as_ref()
+                    .map(|m| m.render(&self.state.slots));
                 self.hand_over(handoff.reason.clone(), message);
             }
         }
@@ -109,7 +121,12 @@ impl<'a> Turn<'a> {
             self.ask(collect);
             return;
         }
-        let value = self.state.slots.get(&collect.store_as).filter(|v| !v.is_null()).cloned();
+        let value = self
+            .state
+            .slots
+            .get(&collect.store_as)
+            .filter(|v| !v.is_null())
+            .cloned();
         match value {
             Some(value) if !collect.ask_before_filling && collect.confirm => {
                 self.ask_confirmation(&value);
@@ -146,7 +163,10 @@ impl<'a> Turn<'a> {
             SlotType::Choice => collect
                 .options
                 .iter()
-                .map(|o| Button { title: o.title.clone(), payload: o.value.clone() })
+                .map(|o| Button {
+                    title: o.title.clone(),
+                    payload: o.value.clone(),
+                })
                 .collect(),
             SlotType::Boolean => self.yes_no_buttons(),
             _ => Vec::new(),
@@ -155,15 +175,26 @@ impl<'a> Turn<'a> {
 
     fn request_action(&mut self, action: &str) {
         let parameters = self.action_parameters(action);
-        self.events.push(Event::ActionRequested { action: action.to_string() });
-        self.state.waiting = Some(Waiting::Action { action: action.to_string() });
-        self.need = Some(Need::Action { action: action.to_string(), parameters });
+        self.events.push(Event::ActionRequested {
+            action: action.to_string(),
+        });
+        self.state.waiting = Some(Waiting::Action {
+            action: action.to_string(),
+        });
+        self.need = Some(Need::Action {
+            action: action.to_string(),
+            parameters,
+        });
     }
 
     /// Parameters are the slots named like the schema's properties; without
     /// a schema, every filled slot.
     fn action_parameters(&self, action: &str) -> Map<String, Value> {
-        let names = self.engine.actions.and_then(|a| a.get(action)).map(|def| def.parameters());
+        let names = self
+            .engine
+            .actions
+            .and_then(|a| a.get(action))
+            .map(|def| def.parameters());
         let filled = self.state.slots.iter().filter(|(_, v)| !v.is_null());
         match names {
             Some(names) => filled
@@ -192,20 +223,33 @@ impl<'a> Turn<'a> {
             self.cancel_top("the linked flow's guard does not hold");
             return;
         }
-        let Some(frame) = self.state.stack.pop() else { return };
-        self.events.push(Event::FlowCompleted { flow: current.to_string() });
-        self.state.stack.push(Frame { flow: target.to_string(), phase: Phase::Queued, ..frame });
+        let Some(frame) = self.state.stack.pop() else {
+            return;
+        };
+        self.events.push(Event::FlowCompleted {
+            flow: current.to_string(),
+        });
+        self.state.stack.push(Frame {
+            flow: target.to_string(),
+            phase: Phase::Queued,
+            ..frame
+        });
     }
 
     /// Checks the guard of a flow that a `call` or `link` step starts; when
     /// it does not hold, tells the user and records why.
     fn guard_allows(&mut self, step_kind: &str, flow_id: &str) -> bool {
-        let Some(flow) = self.flow(flow_id) else { return true };
+        let Some(flow) = self.flow(flow_id) else {
+            return true;
+        };
         if super::guard_holds(flow, &self.state) {
             return true;
         }
         let reason = format!("the guard of flow `{flow_id}` does not hold");
-        self.events.push(Event::CommandIgnored { command: step_kind.into(), reason });
+        self.events.push(Event::CommandIgnored {
+            command: step_kind.into(),
+            reason,
+        });
         let text = fill(&self.responses().flow_unavailable, &[("flow", &flow.name)]);
         self.say(text);
         false
@@ -225,7 +269,10 @@ impl<'a> Turn<'a> {
 
     /// Stores a slot value and remembers which flow assigned it.
     pub(super) fn assign(&mut self, slot: &str, value: Value) {
-        self.events.push(Event::SlotSet { slot: slot.to_string(), value: value.clone() });
+        self.events.push(Event::SlotSet {
+            slot: slot.to_string(),
+            value: value.clone(),
+        });
         self.state.slots.insert(slot.to_string(), value);
         if let Some(frame) = self.state.stack.last_mut()
             && !frame.assigned.iter().any(|s| s == slot)
@@ -235,7 +282,9 @@ impl<'a> Turn<'a> {
     }
 
     fn leave_step(&mut self, flow: &'a Flow) {
-        let Some(step) = self.current_step(flow) else { return };
+        let Some(step) = self.current_step(flow) else {
+            return;
+        };
         let target = match &step.next {
             Next::FallThrough => Some(fall_through(flow, step)),
             Next::Goto(target) => Some(target.value.clone()),
@@ -249,7 +298,9 @@ impl<'a> Turn<'a> {
     /// Picks the first branch whose condition holds; asks for judgements on
     /// `semantic_if` conditions it has no verdict for.
     fn choose_branch(&mut self, flow: &'a Flow, step: &'a Step) -> Option<Target> {
-        let Next::Branches(branches) = &step.next else { return None };
+        let Next::Branches(branches) = &step.next else {
+            return None;
+        };
         for branch in branches {
             let matched = match &branch.condition {
                 Condition::If(expr) => holds(expr, &self.state),
@@ -269,7 +320,10 @@ impl<'a> Turn<'a> {
         if let Some(otherwise) = &step.otherwise {
             return Some(otherwise.value.clone());
         }
-        self.events.push(Event::NoBranchMatched { flow: flow.id.clone(), step: step.id.clone() });
+        self.events.push(Event::NoBranchMatched {
+            flow: flow.id.clone(),
+            step: step.id.clone(),
+        });
         Some(Target::End)
     }
 
@@ -284,9 +338,18 @@ impl<'a> Turn<'a> {
                 _ => None,
             })
             .collect();
-        let known = self.judgements.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        self.events.push(Event::JudgementRequested { conditions: conditions.clone() });
-        self.state.waiting = Some(Waiting::Judgement { conditions: conditions.clone(), known });
+        let known = self
+            .judgements
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        self.events.push(Event::JudgementRequested {
+            conditions: conditions.clone(),
+        });
+        self.state.waiting = Some(Waiting::Judgement {
+            conditions: conditions.clone(),
+            known,
+        });
         self.need = Some(Need::Judgement { conditions });
     }
 
@@ -304,15 +367,20 @@ impl<'a> Turn<'a> {
 
     /// Ends the active flow normally and decides what runs next.
     fn end_flow(&mut self) {
-        let Some(frame) = self.state.stack.pop() else { return };
-        self.events.push(Event::FlowCompleted { flow: frame.flow.clone() });
+        let Some(frame) = self.state.stack.pop() else {
+            return;
+        };
+        self.events.push(Event::FlowCompleted {
+            flow: frame.flow.clone(),
+        });
         self.after_frame_removed(frame, true);
     }
 
     /// Hands control to the frame below a removed one: a caller continues,
     /// a queued flow starts, a paused flow is offered for resuming.
     pub(super) fn after_frame_removed(&mut self, mut frame: Frame, completed: bool) {
-        if frame.origin == Origin::Call && completed
+        if frame.origin == Origin::Call
+            && completed
             && let Some(parent) = self.state.stack.last_mut()
         {
             parent.assigned.extend(frame.assigned);
@@ -322,7 +390,9 @@ impl<'a> Turn<'a> {
         // A called flow that was stopped stops its callers too: they cannot
         // go on without what it was meant to do.
         while frame.origin == Origin::Call {
-            let Some(mut parent) = self.state.stack.pop() else { break };
+            let Some(mut parent) = self.state.stack.pop() else {
+                break;
+            };
             self.events.push(Event::FlowCancelled {
                 flow: parent.flow.clone(),
                 reason: format!("the flow it called, `{}`, was stopped", frame.flow),
@@ -347,7 +417,10 @@ impl<'a> Turn<'a> {
     fn release_slots(&mut self, slots: &[String]) {
         let flows = self.engine.flows;
         for slot in slots {
-            let persisted = flows.flows.values().any(|f| f.persisted_slots.contains(slot));
+            let persisted = flows
+                .flows
+                .values()
+                .any(|f| f.persisted_slots.contains(slot));
             let kept = persisted || self.state.stack.iter().any(|f| f.assigned.contains(slot));
             if !kept {
                 self.state.slots.shift_remove(slot);
@@ -356,11 +429,16 @@ impl<'a> Turn<'a> {
     }
 
     fn offer_resume(&mut self, flow: &str) {
-        let name = self.flow(flow).map(|f| f.name.clone()).unwrap_or_else(|| flow.to_string());
+        let name = self
+            .flow(flow)
+            .map(|f| f.name.clone())
+            .unwrap_or_else(|| flow.to_string());
         let text = fill(&self.responses().resume_offer, &[("flow", &name)]);
         let buttons = self.yes_no_buttons();
         self.say_with_buttons(text, buttons);
-        self.state.waiting = Some(Waiting::ResumeOffer { flow: flow.to_string() });
+        self.state.waiting = Some(Waiting::ResumeOffer {
+            flow: flow.to_string(),
+        });
     }
 
     /// Stops the flow whose steps are broken at run time and tells the user.
@@ -383,9 +461,8 @@ impl<'a> Turn<'a> {
             Some(frame) => (frame.flow.clone(), frame.step.clone()),
             None => return,
         };
-        let message = format!(
-            "ran {MAX_STEPS_PER_TURN} steps without waiting for the user; the flow loops"
-        );
+        let message =
+            format!("ran {MAX_STEPS_PER_TURN} steps without waiting for the user; the flow loops");
         self.fail_flow(&flow, &step, message);
     }
 }

@@ -4,12 +4,11 @@
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
-use super::raw::{
-    RawBranch, RawButton, RawFile, RawFlow, RawHandoff, RawNext, RawOption, RawStep,
-    RawValidation,
-};
 use super::Loaded;
-use crate::diagnostic::{is_identifier, Diagnostic, Severity};
+use super::raw::{
+    RawBranch, RawButton, RawFile, RawFlow, RawHandoff, RawNext, RawOption, RawStep, RawValidation,
+};
+use crate::diagnostic::{Diagnostic, Severity, is_identifier};
 use crate::expr::Expr;
 use crate::model::{
     ActionStep, Branch, Button, ChoiceOption, Collect, Condition, Flow, Handoff, Located, Next,
@@ -20,9 +19,18 @@ use crate::template::Template;
 pub(super) fn convert_file(loaded: &mut Loaded, file: u32, raw: RawFile) {
     let mut ctx = Ctx { loaded, file };
     let Some(flows) = raw.flows else {
-        let pos = Pos { file, line: 1, column: 1 };
-        ctx.error("missing_field", pos, "", "missing `flows` at the top of the file")
-            .hint("a flow file starts with `flows:` followed by a map of flow ids");
+        let pos = Pos {
+            file,
+            line: 1,
+            column: 1,
+        };
+        ctx.error(
+            "missing_field",
+            pos,
+            "",
+            "missing `flows` at the top of the file",
+        )
+        .hint("a flow file starts with `flows:` followed by a map of flow ids");
         return;
     };
     if flows.value.is_empty() {
@@ -52,7 +60,11 @@ impl Added<'_> {
 
 impl Ctx<'_> {
     fn pos(&self, location: &Location) -> Pos {
-        Pos { file: self.file, line: location.line() as u32, column: location.column() as u32 }
+        Pos {
+            file: self.file,
+            line: location.line() as u32,
+            column: location.column() as u32,
+        }
     }
 
     fn located<T>(&self, spanned: Spanned<T>) -> Located<T> {
@@ -60,7 +72,14 @@ impl Ctx<'_> {
         Located::new(spanned.value, pos)
     }
 
-    fn report(&mut self, severity: Severity, code: &'static str, pos: Pos, path: &str, message: &str) -> Added<'_> {
+    fn report(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        pos: Pos,
+        path: &str,
+        message: &str,
+    ) -> Added<'_> {
         let file = self.loaded.flows.sources.get(pos.file as usize).cloned();
         self.loaded.diagnostics.push(Diagnostic {
             severity,
@@ -87,7 +106,10 @@ impl Ctx<'_> {
     fn add_flow(&mut self, flow: Flow) {
         if let Some(existing) = self.loaded.flows.flows.get(&flow.id) {
             let first = self.loaded.flows.locate(existing.pos);
-            let message = format!("flow `{}` is defined twice; the first is at {first}", flow.id);
+            let message = format!(
+                "flow `{}` is defined twice; the first is at {first}",
+                flow.id
+            );
             let path = format!("flows.{}", flow.id);
             self.error("duplicate_flow", flow.pos, &path, &message)
                 .hint("rename one of the flows; flow ids must be unique across all files");
@@ -110,11 +132,21 @@ impl Ctx<'_> {
         let description = self.required_text(raw.description, "description", pos, &path);
         let description = self.template(description, &format!("{path}.description"));
         let intents = self.intents(raw.nlu_trigger, &path);
-        let guard = raw.guard.and_then(|g| self.expression(g, &format!("{path}.guard")));
+        let guard = raw
+            .guard
+            .and_then(|g| self.expression(g, &format!("{path}.guard")));
         let steps = self.steps(raw.steps, pos, &path);
         let persisted = self.persisted_slots(raw.persisted_slots, &path);
         let name = name.map(|n| n.value).unwrap_or_default();
-        let mut flow = Flow::new(id.to_string(), name, description, intents, guard, steps, pos);
+        let mut flow = Flow::new(
+            id.to_string(),
+            name,
+            description,
+            intents,
+            guard,
+            steps,
+            pos,
+        );
         flow.persisted_slots = persisted;
         Some(flow)
     }
@@ -133,7 +165,10 @@ impl Ctx<'_> {
         let Some(declared) = declared else { return };
         if declared.value != id {
             let pos = self.pos(&declared.referenced);
-            let message = format!("`id: {}` differs from the flow's key `{id}`", declared.value);
+            let message = format!(
+                "`id: {}` differs from the flow's key `{id}`",
+                declared.value
+            );
             self.warning("flow_id_mismatch", pos, &format!("{path}.id"), &message)
                 .hint("the key under `flows` is the flow id; make `id` equal to it or remove it");
         }
@@ -150,7 +185,12 @@ impl Ctx<'_> {
             Some(v) if !v.value.trim().is_empty() => Some(self.located(v)),
             Some(v) => {
                 let pos = self.pos(&v.referenced);
-                self.error("missing_field", pos, &format!("{path}.{field}"), &format!("`{field}` is empty"));
+                self.error(
+                    "missing_field",
+                    pos,
+                    &format!("{path}.{field}"),
+                    &format!("`{field}` is empty"),
+                );
                 None
             }
             None => {
@@ -161,7 +201,9 @@ impl Ctx<'_> {
     }
 
     fn template(&mut self, text: Option<Located<String>>, path: &str) -> Template {
-        let Some(text) = text else { return Template::default() };
+        let Some(text) = text else {
+            return Template::default();
+        };
         match Template::parse(&text.value) {
             Ok(template) => template,
             Err(error) => {
@@ -186,8 +228,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn intents(&mut self, trigger: Option<Spanned<super::raw::RawTrigger>>, path: &str) -> Vec<String> {
-        let Some(trigger) = trigger else { return Vec::new() };
+    fn intents(
+        &mut self,
+        trigger: Option<Spanned<super::raw::RawTrigger>>,
+        path: &str,
+    ) -> Vec<String> {
+        let Some(trigger) = trigger else {
+            return Vec::new();
+        };
         let mut intents = Vec::new();
         for (index, intent) in trigger.value.intents.into_iter().enumerate() {
             let pos = self.pos(&intent.referenced);
@@ -202,27 +250,44 @@ impl Ctx<'_> {
         intents
     }
 
-    fn steps(&mut self, raw: Option<Spanned<Vec<Spanned<RawStep>>>>, owner: Pos, path: &str) -> Vec<Step> {
+    fn steps(
+        &mut self,
+        raw: Option<Spanned<Vec<Spanned<RawStep>>>>,
+        owner: Pos,
+        path: &str,
+    ) -> Vec<Step> {
         let Some(raw) = raw else {
             self.error("missing_field", owner, path, "missing `steps`");
             return Vec::new();
         };
         if raw.value.is_empty() {
             let pos = self.pos(&raw.referenced);
-            self.error("missing_field", pos, &format!("{path}.steps"), "`steps` is empty")
-                .hint("a flow needs at least one step");
+            self.error(
+                "missing_field",
+                pos,
+                &format!("{path}.steps"),
+                "`steps` is empty",
+            )
+            .hint("a flow needs at least one step");
         }
         let mut steps: Vec<Step> = Vec::with_capacity(raw.value.len());
         for (index, step) in raw.value.into_iter().enumerate() {
             let step_path = format!("{path}.steps[{index}]");
-            let Some(step) = self.convert_step(step, index, &step_path) else { continue };
+            let Some(step) = self.convert_step(step, index, &step_path) else {
+                continue;
+            };
             if let Some(first) = steps.iter().find(|s| s.id == step.id) {
                 let message = format!(
                     "duplicate step id `{}`; the first is at line {}",
                     step.id, first.pos.line
                 );
-                self.error("duplicate_step", step.pos, &format!("{step_path}.id"), &message)
-                    .hint("step ids must be unique within a flow");
+                self.error(
+                    "duplicate_step",
+                    step.pos,
+                    &format!("{step_path}.id"),
+                    &message,
+                )
+                .hint("step ids must be unique within a flow");
                 continue;
             }
             steps.push(step);
@@ -244,7 +309,13 @@ impl Ctx<'_> {
         let next = self.next(raw.next.take(), path);
         let otherwise = raw.otherwise.take().map(|o| self.target(o));
         let kind = self.step_kind(raw, pos, path);
-        Some(Step { id, kind, next, otherwise, pos })
+        Some(Step {
+            id,
+            kind,
+            next,
+            otherwise,
+            pos,
+        })
     }
 
     fn target(&self, raw: Spanned<String>) -> Located<Target> {
@@ -253,14 +324,21 @@ impl Ctx<'_> {
     }
 
     fn next(&mut self, raw: Option<Spanned<RawNext>>, path: &str) -> Next {
-        let Some(raw) = raw else { return Next::FallThrough };
+        let Some(raw) = raw else {
+            return Next::FallThrough;
+        };
         let pos = self.pos(&raw.referenced);
         match raw.value {
             RawNext::Target(target) => Next::Goto(Located::new(parse_target(&target), pos)),
             RawNext::Branches(branches) => {
                 if branches.is_empty() {
-                    self.error("missing_field", pos, &format!("{path}.next"), "`next` is an empty list")
-                        .hint("list at least one `if` or `semantic_if` branch, or name a step");
+                    self.error(
+                        "missing_field",
+                        pos,
+                        &format!("{path}.next"),
+                        "`next` is an empty list",
+                    )
+                    .hint("list at least one `if` or `semantic_if` branch, or name a step");
                 }
                 let converted = branches
                     .into_iter()
@@ -274,7 +352,11 @@ impl Ctx<'_> {
 
     fn branch(&mut self, raw: Spanned<RawBranch>, path: &str) -> Option<Branch> {
         let pos = self.pos(&raw.referenced);
-        let RawBranch { condition, semantic_if, then } = raw.value;
+        let RawBranch {
+            condition,
+            semantic_if,
+            then,
+        } = raw.value;
         let Some(then) = then else {
             self.error("missing_field", pos, path, "branch has no `then`")
                 .hint("add `then: STEP_ID` or `then: END`");
@@ -283,25 +365,49 @@ impl Ctx<'_> {
         let then = self.target(then);
         let condition = match (condition, semantic_if) {
             (Some(_), Some(_)) => {
-                self.error("conflicting_fields", pos, path, "branch has both `if` and `semantic_if`")
-                    .hint("split it into two branches");
+                self.error(
+                    "conflicting_fields",
+                    pos,
+                    path,
+                    "branch has both `if` and `semantic_if`",
+                )
+                .hint("split it into two branches");
                 return None;
             }
-            (Some(expr), None) => Condition::If(self.expression(expr, &format!("{path}.if"))?.value),
+            (Some(expr), None) => {
+                Condition::If(self.expression(expr, &format!("{path}.if"))?.value)
+            }
             (None, Some(sentence)) if !sentence.value.trim().is_empty() => {
                 Condition::Semantic(sentence.value.trim().to_string())
             }
             (None, _) => {
-                self.error("missing_field", pos, path, "branch has no `if` or `semantic_if`");
+                self.error(
+                    "missing_field",
+                    pos,
+                    path,
+                    "branch has no `if` or `semantic_if`",
+                );
                 return None;
             }
         };
-        Some(Branch { condition, then, pos })
+        Some(Branch {
+            condition,
+            then,
+            pos,
+        })
     }
 }
 
 /// Purposes of a step: at most one may be present.
-const PURPOSES: &[&str] = &["collect", "action", "response", "call", "link", "set_slots", "handoff"];
+const PURPOSES: &[&str] = &[
+    "collect",
+    "action",
+    "response",
+    "call",
+    "link",
+    "set_slots",
+    "handoff",
+];
 
 impl Ctx<'_> {
     fn step_kind(&mut self, mut raw: RawStep, pos: Pos, path: &str) -> StepKind {
@@ -311,7 +417,11 @@ impl Ctx<'_> {
             .filter(|p| has_purpose(&raw, p))
             .collect();
         if present.len() > 1 {
-            let list = present.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+            let list = present
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let message = format!("step has more than one purpose: {list}");
             self.error("conflicting_fields", pos, path, &message)
                 .hint("split it into one step per purpose, chained with `next`");
@@ -321,8 +431,18 @@ impl Ctx<'_> {
             Some("collect") => StepKind::Collect(Box::new(self.collect(&mut raw, path))),
             Some("action") => StepKind::Action(self.action(&mut raw)),
             Some("response") => StepKind::Response(self.response(&mut raw, path)),
-            Some("call") => StepKind::Call(raw.call.take().map(|c| self.located(c)).unwrap_or_else(|| Located::new(String::new(), pos))),
-            Some("link") => StepKind::Link(raw.link.take().map(|c| self.located(c)).unwrap_or_else(|| Located::new(String::new(), pos))),
+            Some("call") => StepKind::Call(
+                raw.call
+                    .take()
+                    .map(|c| self.located(c))
+                    .unwrap_or_else(|| Located::new(String::new(), pos)),
+            ),
+            Some("link") => StepKind::Link(
+                raw.link
+                    .take()
+                    .map(|c| self.located(c))
+                    .unwrap_or_else(|| Located::new(String::new(), pos)),
+            ),
             Some("set_slots") => StepKind::SetSlots(self.set_slots(&mut raw, path)),
             Some("handoff") => StepKind::Handoff(self.handoff(&mut raw, path)),
             _ => StepKind::Route,
@@ -344,7 +464,10 @@ impl Ctx<'_> {
         let checks: [(&str, &[(&str, bool)]); 3] = [
             ("collect", &collect_only),
             ("action", &[("result_slot", raw.result_slot.is_some())]),
-            ("response` or `collect", &[("buttons", raw.buttons.is_some())]),
+            (
+                "response` or `collect",
+                &[("buttons", raw.buttons.is_some())],
+            ),
         ];
         for (owner, fields) in checks {
             let owned = purpose.is_some_and(|p| owner.split("` or `").any(|o| o == p));
@@ -357,12 +480,21 @@ impl Ctx<'_> {
         }
         if raw.description.is_some() && purpose.is_some_and(|p| p != "collect") {
             let message = "`description` only applies to `collect` steps and is ignored here";
-            self.warning("ignored_field", pos, &format!("{path}.description"), message);
+            self.warning(
+                "ignored_field",
+                pos,
+                &format!("{path}.description"),
+                message,
+            );
         }
     }
 
     fn collect(&mut self, raw: &mut RawStep, path: &str) -> Collect {
-        let slot = raw.collect.take().map(|s| self.located(s)).unwrap_or_else(|| Located::new(String::new(), Pos::default()));
+        let slot = raw
+            .collect
+            .take()
+            .map(|s| self.located(s))
+            .unwrap_or_else(|| Located::new(String::new(), Pos::default()));
         self.check_slot_name(&slot, &format!("{path}.collect"));
         let slot_type = self.slot_type(raw.collect_type.take(), path);
         let store_as = match raw.set_slot_as.take() {
@@ -381,7 +513,10 @@ impl Ctx<'_> {
         }
         let description = self.template(description, &format!("{path}.description"));
         let options = self.options(raw.options.take(), slot_type, slot.pos, path);
-        let validation = raw.validation.take().and_then(|v| self.validation(v, &format!("{path}.validation")));
+        let validation = raw
+            .validation
+            .take()
+            .and_then(|v| self.validation(v, &format!("{path}.validation")));
         Collect {
             store_as,
             slot_type,
@@ -405,14 +540,21 @@ impl Ctx<'_> {
     }
 
     fn slot_type(&mut self, raw: Option<Spanned<String>>, path: &str) -> SlotType {
-        let Some(raw) = raw else { return SlotType::String };
+        let Some(raw) = raw else {
+            return SlotType::String;
+        };
         match SlotType::parse(&raw.value) {
             Some(slot_type) => slot_type,
             None => {
                 let pos = self.pos(&raw.referenced);
                 let message = format!("unknown collect_type `{}`", raw.value);
-                self.error("unknown_collect_type", pos, &format!("{path}.collect_type"), &message)
-                    .hint(format!("use one of: {}", SlotType::NAMES.join(", ")));
+                self.error(
+                    "unknown_collect_type",
+                    pos,
+                    &format!("{path}.collect_type"),
+                    &message,
+                )
+                .hint(format!("use one of: {}", SlotType::NAMES.join(", ")));
                 SlotType::String
             }
         }
@@ -429,8 +571,13 @@ impl Ctx<'_> {
             .map(|r| r.value.into_iter().map(choice_option).collect())
             .unwrap_or_default();
         if slot_type == SlotType::Choice && options.is_empty() {
-            self.error("missing_field", slot_pos, path, "`collect_type: choice` needs `options`")
-                .hint("list the allowed values under `options:`");
+            self.error(
+                "missing_field",
+                slot_pos,
+                path,
+                "`collect_type: choice` needs `options`",
+            )
+            .hint("list the allowed values under `options:`");
         }
         options
     }
@@ -438,7 +585,9 @@ impl Ctx<'_> {
     fn validation(&mut self, raw: Spanned<RawValidation>, path: &str) -> Option<Validation> {
         let pos = self.pos(&raw.referenced);
         let raw = raw.value;
-        let pattern = raw.pattern.and_then(|p| self.pattern(p, &format!("{path}.pattern")));
+        let pattern = raw
+            .pattern
+            .and_then(|p| self.pattern(p, &format!("{path}.pattern")));
         if let (Some(min), Some(max)) = (raw.min, raw.max)
             && min > max
         {
@@ -446,7 +595,12 @@ impl Ctx<'_> {
             self.error("invalid_validation", pos, path, &message);
         }
         if raw.max_attempts == Some(0) {
-            self.error("invalid_validation", pos, &format!("{path}.max_attempts"), "`max_attempts` must be at least 1");
+            self.error(
+                "invalid_validation",
+                pos,
+                &format!("{path}.max_attempts"),
+                "`max_attempts` must be at least 1",
+            );
         }
         let message = raw.message.map(|m| self.located(m));
         let message = message.map(|m| self.template(Some(m), &format!("{path}.message")));
@@ -466,7 +620,11 @@ impl Ctx<'_> {
         match regex::Regex::new(&raw.value) {
             Ok(regex) => Some(Located::new(regex, raw.pos)),
             Err(error) => {
-                let message = format!("invalid pattern `{}`: {}", raw.value, last_line(&error.to_string()));
+                let message = format!(
+                    "invalid pattern `{}`: {}",
+                    raw.value,
+                    last_line(&error.to_string())
+                );
                 self.error("invalid_validation", raw.pos, path, &message);
                 None
             }
@@ -474,7 +632,11 @@ impl Ctx<'_> {
     }
 
     fn action(&mut self, raw: &mut RawStep) -> ActionStep {
-        let name = raw.action.take().map(|a| self.located(a)).unwrap_or_else(|| Located::new(String::new(), Pos::default()));
+        let name = raw
+            .action
+            .take()
+            .map(|a| self.located(a))
+            .unwrap_or_else(|| Located::new(String::new(), Pos::default()));
         let result_slot = raw
             .result_slot
             .take()
@@ -486,11 +648,20 @@ impl Ctx<'_> {
     fn response(&mut self, raw: &mut RawStep, path: &str) -> Response {
         let text = raw.response.take().map(|r| self.located(r));
         let text = self.template(text, &format!("{path}.response"));
-        Response { text, buttons: buttons(raw.buttons.take()) }
+        Response {
+            text,
+            buttons: buttons(raw.buttons.take()),
+        }
     }
 
-    fn set_slots(&mut self, raw: &mut RawStep, path: &str) -> IndexMap<String, Located<serde_json::Value>> {
-        let Some(raw) = raw.set_slots.take() else { return IndexMap::new() };
+    fn set_slots(
+        &mut self,
+        raw: &mut RawStep,
+        path: &str,
+    ) -> IndexMap<String, Located<serde_json::Value>> {
+        let Some(raw) = raw.set_slots.take() else {
+            return IndexMap::new();
+        };
         let mut slots = IndexMap::new();
         for (name, value) in raw.value {
             let value = self.located(value);
@@ -502,13 +673,23 @@ impl Ctx<'_> {
     }
 
     fn handoff(&mut self, raw: &mut RawStep, path: &str) -> Handoff {
-        let Some(raw) = raw.handoff.take() else { return Handoff { reason: None, message: None } };
+        let Some(raw) = raw.handoff.take() else {
+            return Handoff {
+                reason: None,
+                message: None,
+            };
+        };
         let pos = self.pos(&raw.referenced);
         let (reason, message) = match raw.value {
             RawHandoff::Flag(enabled) => {
                 if !enabled {
-                    self.warning("ignored_field", pos, &format!("{path}.handoff"), "`handoff: false` still hands over")
-                        .hint("remove the step, or write `handoff: true`");
+                    self.warning(
+                        "ignored_field",
+                        pos,
+                        &format!("{path}.handoff"),
+                        "`handoff: false` still hands over",
+                    )
+                    .hint("remove the step, or write `handoff: true`");
                 }
                 (None, None)
             }
@@ -543,10 +724,20 @@ fn parse_target(text: &str) -> Target {
 
 fn choice_option(raw: RawOption) -> ChoiceOption {
     match raw {
-        RawOption::Plain(value) => ChoiceOption { title: value.clone(), value, synonyms: Vec::new() },
-        RawOption::Detailed { value, title, synonyms } => {
-            ChoiceOption { title: title.unwrap_or_else(|| value.clone()), value, synonyms }
-        }
+        RawOption::Plain(value) => ChoiceOption {
+            title: value.clone(),
+            value,
+            synonyms: Vec::new(),
+        },
+        RawOption::Detailed {
+            value,
+            title,
+            synonyms,
+        } => ChoiceOption {
+            title: title.unwrap_or_else(|| value.clone()),
+            value,
+            synonyms,
+        },
     }
 }
 
@@ -554,10 +745,14 @@ fn buttons(raw: Option<Vec<RawButton>>) -> Vec<Button> {
     raw.unwrap_or_default()
         .into_iter()
         .map(|b| match b {
-            RawButton::Plain(title) => Button { payload: title.clone(), title },
-            RawButton::Detailed { title, payload } => {
-                Button { payload: payload.unwrap_or_else(|| title.clone()), title }
-            }
+            RawButton::Plain(title) => Button {
+                payload: title.clone(),
+                title,
+            },
+            RawButton::Detailed { title, payload } => Button {
+                payload: payload.unwrap_or_else(|| title.clone()),
+                title,
+            },
         })
         .collect()
 }
@@ -570,5 +765,8 @@ fn last_line(text: &str) -> &str {
 /// Moves a position `offset` characters to the right, for errors inside a
 /// single-line scalar. Multi-line scalars keep the scalar's own position.
 fn offset_pos(pos: Pos, offset: usize) -> Pos {
-    Pos { column: pos.column + offset as u32, ..pos }
+    Pos {
+        column: pos.column + offset as u32,
+        ..pos
+    }
 }

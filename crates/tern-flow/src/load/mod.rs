@@ -25,7 +25,10 @@ pub struct Loaded {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read `{path}`: {cause}")]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("no flow files (*.yml, *.yaml) found in `{0}`")]
     NoFiles(PathBuf),
 }
@@ -39,8 +42,10 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Loaded, LoadError> {
     }
     let mut loaded = Loaded::default();
     for file in files {
-        let text = fs::read_to_string(&file)
-            .map_err(|cause| LoadError::Io { path: file.clone(), cause })?;
+        let text = fs::read_to_string(&file).map_err(|cause| LoadError::Io {
+            path: file.clone(),
+            cause,
+        })?;
         load_source(&mut loaded, file, &text);
     }
     Ok(loaded)
@@ -63,7 +68,10 @@ pub fn load_texts<'t>(files: impl IntoIterator<Item = (PathBuf, &'t str)>) -> Lo
 }
 
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let io_error = |cause| LoadError::Io { path: path.to_path_buf(), cause };
+    let io_error = |cause| LoadError::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
     let metadata = fs::metadata(path).map_err(io_error)?;
     if !metadata.is_dir() {
         files.push(path.to_path_buf());
@@ -78,7 +86,10 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError>
 }
 
 fn walk_directory(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let io_error = |cause| LoadError::Io { path: dir.to_path_buf(), cause };
+    let io_error = |cause| LoadError::Io {
+        path: dir.to_path_buf(),
+        cause,
+    };
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(io_error)?
         .map(|entry| entry.map(|e| e.path()))
@@ -96,14 +107,19 @@ fn walk_directory(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError>
 }
 
 fn is_flow_file(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    )
 }
 
 fn load_source(loaded: &mut Loaded, path: PathBuf, text: &str) {
     let file = loaded.flows.sources.len() as u32;
     loaded.flows.sources.push(path.clone());
     if text.trim().is_empty() {
-        loaded.diagnostics.push(file_error(&path, "file is empty", 1, 1));
+        loaded
+            .diagnostics
+            .push(file_error(&path, "file is empty", 1, 1));
         return;
     }
     match crate::yaml::from_str::<raw::RawFile>(text) {
@@ -134,7 +150,9 @@ fn first_line(message: &str) -> String {
 }
 
 fn strip_position(line: &str) -> &str {
-    let Some(rest) = line.strip_prefix("line ") else { return line };
+    let Some(rest) = line.strip_prefix("line ") else {
+        return line;
+    };
     match rest.split_once(": ") {
         Some((position, message)) if position.contains(" column ") => message,
         _ => line,

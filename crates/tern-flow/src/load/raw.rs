@@ -5,8 +5,8 @@
 use std::fmt;
 
 use indexmap::IndexMap;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 #[derive(Debug, Deserialize)]
@@ -82,7 +82,10 @@ pub enum RawOption {
 #[serde(untagged)]
 pub enum RawButton {
     Plain(String),
-    Detailed { title: String, payload: Option<String> },
+    Detailed {
+        title: String,
+        payload: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,7 +106,10 @@ pub struct RawValidation {
 pub enum RawHandoff {
     Flag(bool),
     Reason(String),
-    Detailed { reason: Option<String>, message: Option<String> },
+    Detailed {
+        reason: Option<String>,
+        message: Option<String>,
+    },
 }
 
 /// `next:` is either a target or a list of conditional branches.

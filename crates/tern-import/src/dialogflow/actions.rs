@@ -21,17 +21,34 @@ pub struct Action {
 pub const PLACEHOLDER_BASE: &str = "https://webhook.invalid/";
 
 /// Query parameters and markers that suggest a URL carries a credential.
-const SECRET_MARKERS: [&str; 12] =
-    ["key=", "token", "secret", "password", "passwd", "signature", "sig=", "auth", "credential", "apikey", "api_key", "code="];
+const SECRET_MARKERS: [&str; 12] = [
+    "key=",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
+    "sig=",
+    "auth",
+    "credential",
+    "apikey",
+    "api_key",
+    "code=",
+];
 
 /// The URL to write for a webhook: the export's own URL when it is an
 /// `http(s)` URL without credentials, placeholders or a query string,
 /// otherwise a placeholder. Returns the URL and whether it is a placeholder.
 pub fn webhook_url(export_url: Option<&str>, action: &str) -> (String, bool) {
     let placeholder = (format!("{PLACEHOLDER_BASE}{action}"), true);
-    let Some(url) = export_url.map(str::trim) else { return placeholder };
+    let Some(url) = export_url.map(str::trim) else {
+        return placeholder;
+    };
     let lower = url.to_ascii_lowercase();
-    let Some(rest) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) else {
+    let Some(rest) = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+    else {
         return placeholder;
     };
     let authority = rest.split('/').next().unwrap_or_default();
@@ -47,9 +64,15 @@ pub fn webhook_url(export_url: Option<&str>, action: &str) -> (String, bool) {
 /// A valid action name (`^[a-z0-9_]+$`, at most 100 characters) for a
 /// webhook's display name and tag.
 pub fn action_name(webhook: &str, tag: Option<&str>) -> String {
-    let mut name = super::names::snake_case(webhook).trim_start_matches('_').to_string();
+    let mut name = super::names::snake_case(webhook)
+        .trim_start_matches('_')
+        .to_string();
     if let Some(tag) = tag.map(super::names::snake_case).filter(|t| !t.is_empty()) {
-        name = if name.is_empty() { tag } else { format!("{name}_{tag}") };
+        name = if name.is_empty() {
+            tag
+        } else {
+            format!("{name}_{tag}")
+        };
     }
     if name.is_empty() {
         name = "webhook".into();
@@ -96,20 +119,33 @@ mod tests {
             "https://hooks.example.com/check?token=abc",
             "ftp://hooks.example.com/check",
         ] {
-            assert_eq!(webhook_url(Some(url), "check"), (placeholder.clone(), true), "{url}");
+            assert_eq!(
+                webhook_url(Some(url), "check"),
+                (placeholder.clone(), true),
+                "{url}"
+            );
         }
         assert_eq!(webhook_url(None, "check"), (placeholder, true));
         assert_eq!(
             webhook_url(Some("https://hooks.example.com/dialogflow/check"), "check"),
-            ("https://hooks.example.com/dialogflow/check".to_string(), false)
+            (
+                "https://hooks.example.com/dialogflow/check".to_string(),
+                false
+            )
         );
     }
 
     #[test]
     fn action_names_from_webhook_and_tag() {
-        assert_eq!(action_name("lookup_place", Some("geocode")), "lookup_place_geocode");
         assert_eq!(
-            action_name("prebuilt_components_address_collection:address_validation", Some("validation")),
+            action_name("lookup_place", Some("geocode")),
+            "lookup_place_geocode"
+        );
+        assert_eq!(
+            action_name(
+                "prebuilt_components_address_collection:address_validation",
+                Some("validation")
+            ),
             "prebuilt_components_address_collection_address_validation_validation"
         );
         assert_eq!(action_name("Fulfillment", None), "fulfillment");

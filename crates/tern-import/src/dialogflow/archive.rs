@@ -36,7 +36,10 @@ impl Export {
             read_zip(path)?
         } else {
             let cause = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder");
-            return Err(ImportError::Read { path: path.to_path_buf(), cause });
+            return Err(ImportError::Read {
+                path: path.to_path_buf(),
+                cause,
+            });
         };
         files.retain(|name, _| !is_junk(name));
         let root = files
@@ -53,9 +56,15 @@ impl Export {
             })?;
         let files = files
             .into_iter()
-            .filter_map(|(name, bytes)| name.strip_prefix(&root).map(|rest| (rest.to_string(), bytes)))
+            .filter_map(|(name, bytes)| {
+                name.strip_prefix(&root)
+                    .map(|rest| (rest.to_string(), bytes))
+            })
             .collect();
-        Ok(Export { origin: path.to_path_buf(), files })
+        Ok(Export {
+            origin: path.to_path_buf(),
+            files,
+        })
     }
 
     /// The path of a file for error messages: inside the export, prefixed
@@ -67,7 +76,11 @@ impl Export {
     /// Parses a JSON file; syntax errors name the line and column.
     pub fn json(&self, name: &str) -> Result<Value, ImportError> {
         let bytes = self.files.get(name).ok_or_else(|| {
-            ImportError::invalid(self.error_path(name), "", "the file is missing from the export")
+            ImportError::invalid(
+                self.error_path(name),
+                "",
+                "the file is missing from the export",
+            )
         })?;
         let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         serde_json::from_slice(bytes).map_err(|error| {
@@ -86,7 +99,8 @@ impl Export {
         self.files
             .keys()
             .filter(|name| {
-                name.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/') && rest.ends_with(suffix))
+                name.strip_prefix(&prefix)
+                    .is_some_and(|rest| !rest.contains('/') && rest.ends_with(suffix))
             })
             .cloned()
             .collect()
@@ -137,32 +151,50 @@ pub fn file_stem(name: &str) -> String {
 /// Decodes the percent-encoding the console uses for characters that file
 /// systems reject, such as `%3e` for `>` and `%3a` for `:`.
 pub fn decode_name(name: &str) -> String {
-    percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Whether a path is macOS metadata rather than part of the export.
 fn is_junk(name: &str) -> bool {
-    name.split('/').any(|part| part == "__MACOSX" || part == ".DS_Store" || part.starts_with("._"))
+    name.split('/')
+        .any(|part| part == "__MACOSX" || part == ".DS_Store" || part.starts_with("._"))
 }
 
 fn read_folder(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, ImportError> {
     let mut files = BTreeMap::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(folder) = pending.pop() {
-        let entries = std::fs::read_dir(&folder).map_err(|cause| ImportError::Read { path: folder.clone(), cause })?;
+        let entries = std::fs::read_dir(&folder).map_err(|cause| ImportError::Read {
+            path: folder.clone(),
+            cause,
+        })?;
         for entry in entries {
-            let entry = entry.map_err(|cause| ImportError::Read { path: folder.clone(), cause })?;
+            let entry = entry.map_err(|cause| ImportError::Read {
+                path: folder.clone(),
+                cause,
+            })?;
             let path = entry.path();
             if path.is_dir() {
                 pending.push(path);
                 continue;
             }
-            let Ok(relative) = path.strip_prefix(root) else { continue };
-            let name = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let Ok(relative) = path.strip_prefix(root) else {
+                continue;
+            };
+            let name = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
             if is_junk(&name) || !name.ends_with(".json") {
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(|cause| ImportError::Read { path: path.clone(), cause })?;
+            let bytes = std::fs::read(&path).map_err(|cause| ImportError::Read {
+                path: path.clone(),
+                cause,
+            })?;
             files.insert(name, bytes);
         }
     }
@@ -170,22 +202,32 @@ fn read_folder(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, ImportError> {
 }
 
 fn read_zip(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, ImportError> {
-    let file = std::fs::File::open(path).map_err(|cause| ImportError::Read { path: path.to_path_buf(), cause })?;
+    let file = std::fs::File::open(path).map_err(|cause| ImportError::Read {
+        path: path.to_path_buf(),
+        cause,
+    })?;
     let invalid = |message: String| ImportError::invalid(path, "", message);
     let mut archive = zip::ZipArchive::new(file)
         .map_err(|error| invalid(format!("not a readable zip file ({error}); pass the zip exported by the Dialogflow console or its unpacked folder")))?;
     let mut files = BTreeMap::new();
     for index in 0..archive.len() {
-        let mut entry = archive.by_index(index).map_err(|error| invalid(format!("cannot read zip entry {index}: {error}")))?;
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|error| invalid(format!("cannot read zip entry {index}: {error}")))?;
         if entry.is_dir() {
             continue;
         }
-        let name = entry.name().map_err(|error| invalid(format!("zip entry {index} has an unreadable name: {error}")))?.into_owned();
+        let name = entry
+            .name()
+            .map_err(|error| invalid(format!("zip entry {index} has an unreadable name: {error}")))?
+            .into_owned();
         if is_junk(&name) || !name.ends_with(".json") {
             continue;
         }
         if entry.size() > MAX_FILE_BYTES {
-            return Err(invalid(format!("zip entry `{name}` is larger than {MAX_FILE_BYTES} bytes")));
+            return Err(invalid(format!(
+                "zip entry `{name}` is larger than {MAX_FILE_BYTES} bytes"
+            )));
         }
         let mut bytes = Vec::new();
         (&mut entry)
@@ -211,7 +253,10 @@ mod tests {
 
     #[test]
     fn decodes_console_names() {
-        assert_eq!(file_stem("flows/A/pages/%3e collect address.json"), "> collect address");
+        assert_eq!(
+            file_stem("flows/A/pages/%3e collect address.json"),
+            "> collect address"
+        );
         assert_eq!(decode_name("hooks%3avalidate"), "hooks:validate");
     }
 }

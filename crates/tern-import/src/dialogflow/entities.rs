@@ -41,8 +41,18 @@ pub struct SlotKind {
 }
 
 impl SlotKind {
-    fn new(collect_type: Option<&'static str>, fidelity: Fidelity, note: impl Into<String>) -> Self {
-        SlotKind { collect_type, options: Vec::new(), pattern: None, fidelity, note: note.into() }
+    fn new(
+        collect_type: Option<&'static str>,
+        fidelity: Fidelity,
+        note: impl Into<String>,
+    ) -> Self {
+        SlotKind {
+            collect_type,
+            options: Vec::new(),
+            pattern: None,
+            fidelity,
+            note: note.into(),
+        }
     }
 }
 
@@ -54,28 +64,54 @@ pub fn slot_kind(entity: &str, custom: &BTreeMap<String, EntityType>) -> SlotKin
         return system_kind(system);
     }
     let Some(entity_type) = custom.get(name.trim()) else {
-        return SlotKind::new(None, Fidelity::Approximate, format!("entity type `@{name}` is not in the export, so the value is collected as text"));
+        return SlotKind::new(
+            None,
+            Fidelity::Approximate,
+            format!(
+                "entity type `@{name}` is not in the export, so the value is collected as text"
+            ),
+        );
     };
     let composite = entity_type.entries.iter().any(|e| e.value.contains('@'));
     match entity_type.kind {
-        _ if entity_type.entries.is_empty() => {
-            SlotKind::new(None, Fidelity::Approximate, format!("entity type `@{name}` has no entries in the default language, so the value is collected as text"))
-        }
+        _ if entity_type.entries.is_empty() => SlotKind::new(
+            None,
+            Fidelity::Approximate,
+            format!(
+                "entity type `@{name}` has no entries in the default language, so the value is collected as text"
+            ),
+        ),
         EntityKind::Regexp => {
-            let alternatives: Vec<String> = entity_type.entries.iter().map(|e| format!("(?:{})", e.value)).collect();
+            let alternatives: Vec<String> = entity_type
+                .entries
+                .iter()
+                .map(|e| format!("(?:{})", e.value))
+                .collect();
             SlotKind {
                 pattern: Some(alternatives.join("|")),
-                ..SlotKind::new(None, Fidelity::Approximate, format!("regular-expression entity `@{name}` became a `validation.pattern`; Dialogflow uses RE2 syntax, so check the pattern"))
+                ..SlotKind::new(
+                    None,
+                    Fidelity::Approximate,
+                    format!(
+                        "regular-expression entity `@{name}` became a `validation.pattern`; Dialogflow uses RE2 syntax, so check the pattern"
+                    ),
+                )
             }
         }
         _ if composite => SlotKind::new(
             None,
             Fidelity::Approximate,
-            format!("composite entity `@{name}` refers to other entity types, so the value is collected as text"),
+            format!(
+                "composite entity `@{name}` refers to other entity types, so the value is collected as text"
+            ),
         ),
         _ => SlotKind {
             options: entity_type.entries.clone(),
-            ..SlotKind::new(Some("choice"), Fidelity::Mapped, format!("entity type `@{name}` became `choice` options with its synonyms"))
+            ..SlotKind::new(
+                Some("choice"),
+                Fidelity::Mapped,
+                format!("entity type `@{name}` became `choice` options with its synonyms"),
+            )
         },
     }
 }
@@ -85,18 +121,39 @@ fn system_kind(name: &str) -> SlotKind {
     match name {
         "any" => SlotKind::new(None, Mapped, "`@sys.any` is collected as text"),
         "number" => SlotKind::new(Some("number"), Mapped, "`@sys.number` is a `number`"),
-        "number-integer" | "cardinal" => SlotKind::new(Some("integer"), Mapped, format!("`@sys.{name}` is an `integer`")),
-        "ordinal" => SlotKind::new(Some("integer"), Approximate, "`@sys.ordinal` is an `integer`; words such as \"second\" must be turned into numbers by the understanding layer"),
-        "date" => SlotKind::new(Some("date"), Mapped, "`@sys.date` is a `date`, stored as YYYY-MM-DD"),
+        "number-integer" | "cardinal" => SlotKind::new(
+            Some("integer"),
+            Mapped,
+            format!("`@sys.{name}` is an `integer`"),
+        ),
+        "ordinal" => SlotKind::new(
+            Some("integer"),
+            Approximate,
+            "`@sys.ordinal` is an `integer`; words such as \"second\" must be turned into numbers by the understanding layer",
+        ),
+        "date" => SlotKind::new(
+            Some("date"),
+            Mapped,
+            "`@sys.date` is a `date`, stored as YYYY-MM-DD",
+        ),
         "email" => SlotKind::new(Some("email"), Mapped, "`@sys.email` is an `email`"),
         "phone-number" => SlotKind::new(Some("phone"), Mapped, "`@sys.phone-number` is a `phone`"),
-        "time" | "date-time" | "date-period" | "time-period" => {
-            SlotKind::new(None, Approximate, format!("`@sys.{name}` has no Tern type, so the value is collected as text"))
-        }
-        "person" | "given-name" | "last-name" | "geo-city" | "geo-country" | "geo-state" | "location" | "address" | "street-address" | "zip-code" => {
-            SlotKind::new(None, Approximate, format!("`@sys.{name}` is collected as text instead of a structured value"))
-        }
-        other => SlotKind::new(None, Approximate, format!("`@sys.{other}` has no Tern type, so the value is collected as text")),
+        "time" | "date-time" | "date-period" | "time-period" => SlotKind::new(
+            None,
+            Approximate,
+            format!("`@sys.{name}` has no Tern type, so the value is collected as text"),
+        ),
+        "person" | "given-name" | "last-name" | "geo-city" | "geo-country" | "geo-state"
+        | "location" | "address" | "street-address" | "zip-code" => SlotKind::new(
+            None,
+            Approximate,
+            format!("`@sys.{name}` is collected as text instead of a structured value"),
+        ),
+        other => SlotKind::new(
+            None,
+            Approximate,
+            format!("`@sys.{other}` has no Tern type, so the value is collected as text"),
+        ),
     }
 }
 
@@ -107,12 +164,18 @@ pub fn option(value: &str, synonyms: &[&str]) -> ChoiceOption {
     let mut kept: Vec<String> = Vec::new();
     for synonym in synonyms {
         let synonym = synonym.trim();
-        if synonym.is_empty() || synonym.eq_ignore_ascii_case(&value) || kept.iter().any(|k| k.eq_ignore_ascii_case(synonym)) {
+        if synonym.is_empty()
+            || synonym.eq_ignore_ascii_case(&value)
+            || kept.iter().any(|k| k.eq_ignore_ascii_case(synonym))
+        {
             continue;
         }
         kept.push(synonym.to_string());
     }
-    ChoiceOption { value, synonyms: kept }
+    ChoiceOption {
+        value,
+        synonyms: kept,
+    }
 }
 
 #[cfg(test)]
@@ -135,14 +198,24 @@ mod tests {
             assert_eq!(slot_kind(entity, &none).collect_type, expected, "{entity}");
         }
         assert_eq!(slot_kind("@sys.any", &none).fidelity, Fidelity::Mapped);
-        assert_eq!(slot_kind("@sys.time", &none).fidelity, Fidelity::Approximate);
+        assert_eq!(
+            slot_kind("@sys.time", &none).fidelity,
+            Fidelity::Approximate
+        );
     }
 
     #[test]
     fn custom_entity_becomes_choice() {
         let mut custom = BTreeMap::new();
         let entries = vec![option("fix", &["fix", "repair", "Repair", " mend "])];
-        custom.insert("AppointmentType".to_string(), EntityType { name: "AppointmentType".into(), entries, ..Default::default() });
+        custom.insert(
+            "AppointmentType".to_string(),
+            EntityType {
+                name: "AppointmentType".into(),
+                entries,
+                ..Default::default()
+            },
+        );
         let kind = slot_kind("@AppointmentType", &custom);
         assert_eq!(kind.collect_type, Some("choice"));
         assert_eq!(kind.options[0].synonyms, ["repair", "mend"]);
@@ -152,7 +225,15 @@ mod tests {
     fn regexp_entity_becomes_pattern() {
         let mut custom = BTreeMap::new();
         let entries = vec![option("[A-Z]{3}\\d{3}", &[])];
-        custom.insert("plate".to_string(), EntityType { name: "plate".into(), kind: EntityKind::Regexp, entries, ..Default::default() });
+        custom.insert(
+            "plate".to_string(),
+            EntityType {
+                name: "plate".into(),
+                kind: EntityKind::Regexp,
+                entries,
+                ..Default::default()
+            },
+        );
         let kind = slot_kind("@plate", &custom);
         assert_eq!(kind.pattern.as_deref(), Some("(?:[A-Z]{3}\\d{3})"));
         assert_eq!(kind.collect_type, None);

@@ -20,7 +20,12 @@ pub struct J<'a> {
 
 impl<'a> J<'a> {
     pub fn root(value: &'a Value, file: &'a str, origin: &'a Path) -> Self {
-        J { value, file, origin, path: "$".into() }
+        J {
+            value,
+            file,
+            origin,
+            path: "$".into(),
+        }
     }
 
     pub fn error(&self, message: impl Into<String>) -> ImportError {
@@ -33,9 +38,18 @@ impl<'a> J<'a> {
         let path = if is_plain_key(key) {
             format!("{}.{key}", self.path)
         } else {
-            format!("{}[{}]", self.path, serde_json::to_string(key).unwrap_or_default())
+            format!(
+                "{}[{}]",
+                self.path,
+                serde_json::to_string(key).unwrap_or_default()
+            )
         };
-        Some(J { value, file: self.file, origin: self.origin, path })
+        Some(J {
+            value,
+            file: self.file,
+            origin: self.origin,
+            path,
+        })
     }
 
     /// A string field; a value of another type is an error.
@@ -51,14 +65,20 @@ impl<'a> J<'a> {
 
     /// A string field that must be present.
     pub fn required_str(&self, key: &str) -> Result<&'a str, ImportError> {
-        self.str(key)?.ok_or_else(|| self.error(format!("the field `{key}` is missing")))
+        self.str(key)?
+            .ok_or_else(|| self.error(format!("the field `{key}` is missing")))
     }
 
     /// A boolean field, `false` when absent.
     pub fn flag(&self, key: &str) -> Result<bool, ImportError> {
         match self.get(key) {
             None => Ok(false),
-            Some(node) => node.value.as_bool().ok_or_else(|| node.error(format!("expected true or false, found {}", kind(node.value)))),
+            Some(node) => node.value.as_bool().ok_or_else(|| {
+                node.error(format!(
+                    "expected true or false, found {}",
+                    kind(node.value)
+                ))
+            }),
         }
     }
 
@@ -78,7 +98,12 @@ impl<'a> J<'a> {
         Ok(items
             .iter()
             .enumerate()
-            .map(|(index, value)| J { value, file: self.file, origin: self.origin, path: format!("{}[{index}]", self.path) })
+            .map(|(index, value)| J {
+                value,
+                file: self.file,
+                origin: self.origin,
+                path: format!("{}[{index}]", self.path),
+            })
             .collect())
     }
 
@@ -86,7 +111,11 @@ impl<'a> J<'a> {
     pub fn strings(&self, key: &str) -> Result<Vec<&'a str>, ImportError> {
         self.array(key)?
             .into_iter()
-            .map(|node| node.value.as_str().ok_or_else(|| node.error(format!("expected a string, found {}", kind(node.value)))))
+            .map(|node| {
+                node.value.as_str().ok_or_else(|| {
+                    node.error(format!("expected a string, found {}", kind(node.value)))
+                })
+            })
             .collect()
     }
 
@@ -95,7 +124,9 @@ impl<'a> J<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(node) if node.value.is_object() => Ok(Some(node)),
-            Some(node) => Err(node.error(format!("expected an object, found {}", kind(node.value)))),
+            Some(node) => {
+                Err(node.error(format!("expected an object, found {}", kind(node.value))))
+            }
         }
     }
 
@@ -106,7 +137,10 @@ impl<'a> J<'a> {
 }
 
 fn is_plain_key(key: &str) -> bool {
-    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The JSON type of a value, for error messages.

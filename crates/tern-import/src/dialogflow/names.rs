@@ -11,7 +11,8 @@ pub fn snake_case(name: &str) -> String {
     let mut previous: Option<char> = None;
     for c in name.trim().chars() {
         if c.is_ascii_alphanumeric() {
-            let boundary = c.is_ascii_uppercase() && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit());
+            let boundary = c.is_ascii_uppercase()
+                && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit());
             if boundary && !out.ends_with('_') {
                 out.push('_');
             }
@@ -34,12 +35,22 @@ pub fn snake_case(name: &str) -> String {
 /// `$session.params.` and `$flow.` are dropped first.
 pub fn slot_name(parameter: &str) -> String {
     let bare = parameter.trim();
-    let bare = ["$session.params.", "$page.params.", "$intent.params.", "$flow.", "$"]
-        .iter()
-        .find_map(|prefix| bare.strip_prefix(prefix))
-        .unwrap_or(bare);
+    let bare = [
+        "$session.params.",
+        "$page.params.",
+        "$intent.params.",
+        "$flow.",
+        "$",
+    ]
+    .iter()
+    .find_map(|prefix| bare.strip_prefix(prefix))
+    .unwrap_or(bare);
     let name = snake_case(bare);
-    if name.is_empty() { "parameter".to_string() } else { name }
+    if name.is_empty() {
+        "parameter".to_string()
+    } else {
+        name
+    }
 }
 
 /// Hands out unique names: a taken name gets `_2`, `_3` and so on.
@@ -77,7 +88,10 @@ mod tests {
             ("Default Start Flow", "default_start_flow"),
             ("> collect address", "collect_address"),
             ("AppointmentType", "appointment_type"),
-            ("data-collection-phone-number", "data_collection_phone_number"),
+            (
+                "data-collection-phone-number",
+                "data_collection_phone_number",
+            ),
             ("regionCode", "region_code"),
             ("flow.data-collection", "flow_data_collection"),
             ("Make Appointment - custom", "make_appointment_custom"),
@@ -91,9 +105,15 @@ mod tests {
 
     #[test]
     fn slot_names_drop_scopes() {
-        assert_eq!(slot_name("$flow.user_provided_address"), "user_provided_address");
+        assert_eq!(
+            slot_name("$flow.user_provided_address"),
+            "user_provided_address"
+        );
         assert_eq!(slot_name("$session.params.item-damaged"), "item_damaged");
-        assert_eq!(slot_name("address_collection_status"), "address_collection_status");
+        assert_eq!(
+            slot_name("address_collection_status"),
+            "address_collection_status"
+        );
     }
 
     #[test]

@@ -13,11 +13,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::actions::{actions_file, Action};
-use super::yaml::{flows_file, scalar, Flow, Kind, Step};
+use super::actions::{Action, actions_file};
+use super::yaml::{Flow, Kind, Step, flows_file, scalar};
 use tern_flow::Diagnostic;
 
-use crate::project::{validate_project, Project};
+use crate::project::{Project, validate_project};
 use crate::report::{Fidelity, Report};
 
 /// Everything an importer produced, before it becomes files.
@@ -54,7 +54,11 @@ impl Output {
                 // that callers pass on. When the validator still cannot see
                 // it there (a flow reached through a cycle of links), the
                 // flow itself sets it.
-                let owners = if tried_starters.insert((flow.clone(), slot.clone())) { self.starting_flows(&flow) } else { vec![flow.clone()] };
+                let owners = if tried_starters.insert((flow.clone(), slot.clone())) {
+                    self.starting_flows(&flow)
+                } else {
+                    vec![flow.clone()]
+                };
                 for owner in owners {
                     added |= initialised.entry(owner).or_default().insert(slot.clone());
                 }
@@ -69,7 +73,13 @@ impl Output {
                 let note = format!(
                     "`{slot}` is read on a path where the agent has not set it; Dialogflow reads it as null, but Tern requires a value on every path, so flow `{flow}` sets it to null in its first step. If a channel sets it before the conversation, remove it there and set it in a flow instead"
                 );
-                self.report.add(Fidelity::Approximate, &source, "$", format!("slot `{slot}`"), note);
+                self.report.add(
+                    Fidelity::Approximate,
+                    &source,
+                    "$",
+                    format!("slot `{slot}`"),
+                    note,
+                );
             }
         }
         let mut project = self.render(&initialised);
@@ -84,17 +94,33 @@ impl Output {
     /// Returns whether anything changed.
     fn break_loops(&mut self, diagnostics: &[Diagnostic]) -> bool {
         let mut changed = false;
-        for diagnostic in diagnostics.iter().filter(|d| d.code == "loop_without_input") {
-            let Some(flow_id) = diagnostic.path.strip_prefix("flows.").and_then(|p| p.split(".steps").next()) else { continue };
-            let Some(head) = diagnostic.message.split('`').nth(1) else { continue };
-            let Some(flow) = self.flows.iter_mut().find(|f| f.id == flow_id) else { continue };
-            let Some(last) = edge_into(&flow.steps, head) else { continue };
+        for diagnostic in diagnostics
+            .iter()
+            .filter(|d| d.code == "loop_without_input")
+        {
+            let Some(flow_id) = diagnostic
+                .path
+                .strip_prefix("flows.")
+                .and_then(|p| p.split(".steps").next())
+            else {
+                continue;
+            };
+            let Some(head) = diagnostic.message.split('`').nth(1) else {
+                continue;
+            };
+            let Some(flow) = self.flows.iter_mut().find(|f| f.id == flow_id) else {
+                continue;
+            };
+            let Some(last) = edge_into(&flow.steps, head) else {
+                continue;
+            };
             let step = &mut flow.steps[last];
             step.retarget(head, "END");
             let what = format!("transition from step `{}` to `{head}`", step.id);
             let note = "it closes a loop that never waits for the user, which Tern rejects; the flow ends here instead, so check whether the loop is needed";
             let source = self.flow_sources.get(flow_id).cloned().unwrap_or_default();
-            self.report.add(Fidelity::Approximate, &source, "$", what, note);
+            self.report
+                .add(Fidelity::Approximate, &source, "$", what, note);
             changed = true;
         }
         changed
@@ -134,10 +160,16 @@ impl Output {
         for flow in &self.flows {
             let mut steps = flow.steps.clone();
             if let Some(slots) = initialised.get(&flow.id).filter(|s| !s.is_empty()) {
-                let first = steps.first().map(|s| s.id.clone()).unwrap_or_else(|| "END".into());
+                let first = steps
+                    .first()
+                    .map(|s| s.id.clone())
+                    .unwrap_or_else(|| "END".into());
                 let values = slots.iter().map(|s| (s.clone(), Value::Null)).collect();
                 let mut step = Step::new(INIT_STEP, Kind::SetSlots(values), first);
-                step.comments.push("Dialogflow reads unset parameters as null; Tern needs them set on every path".into());
+                step.comments.push(
+                    "Dialogflow reads unset parameters as null; Tern needs them set on every path"
+                        .into(),
+                );
                 steps.insert(0, step);
             }
             let rendered = Flow {
@@ -151,10 +183,15 @@ impl Output {
                 persisted_slots: flow.persisted_slots.clone(),
                 steps,
             };
-            project.files.insert(PathBuf::from(format!("flows/{}.yml", flow.id)), flows_file(&[rendered]));
+            project.files.insert(
+                PathBuf::from(format!("flows/{}.yml", flow.id)),
+                flows_file(&[rendered]),
+            );
         }
         if !self.actions.is_empty() {
-            project.files.insert(PathBuf::from("actions.yml"), actions_file(&self.actions));
+            project
+                .files
+                .insert(PathBuf::from("actions.yml"), actions_file(&self.actions));
         }
         if !self.responses.is_empty() {
             let mut text = String::new();
@@ -164,7 +201,9 @@ impl Output {
             project.files.insert(PathBuf::from("responses.yml"), text);
         }
         for (name, text) in &self.tests {
-            project.files.insert(PathBuf::from(format!("tests/{name}")), text.clone());
+            project
+                .files
+                .insert(PathBuf::from(format!("tests/{name}")), text.clone());
         }
         project
     }
@@ -176,7 +215,12 @@ fn missing_slots(diagnostics: &[Diagnostic]) -> BTreeSet<(String, String)> {
         .iter()
         .filter(|d| d.code == "slot_not_collected")
         .filter_map(|d| {
-            let flow = d.path.strip_prefix("flows.")?.split(".steps").next()?.to_string();
+            let flow = d
+                .path
+                .strip_prefix("flows.")?
+                .split(".steps")
+                .next()?
+                .to_string();
             let slot = d.message.split('`').nth(1)?.to_string();
             Some((flow, slot))
         })

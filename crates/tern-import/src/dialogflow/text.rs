@@ -18,7 +18,9 @@ pub struct Converted {
 
 impl Converted {
     pub fn uses_generator(&self) -> bool {
-        self.unmapped.iter().any(|r| r.starts_with("$request.generative."))
+        self.unmapped
+            .iter()
+            .any(|r| r.starts_with("$request.generative."))
     }
 }
 
@@ -53,7 +55,11 @@ pub fn plain(source: &str) -> String {
 /// Shortens a text for the report to at most 60 characters.
 pub fn short(text: &str) -> String {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.chars().count() <= 60 { text } else { text.chars().take(57).collect::<String>() + "..." }
+    if text.chars().count() <= 60 {
+        text
+    } else {
+        text.chars().take(57).collect::<String>() + "..."
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -71,7 +77,12 @@ fn convert(source: &str, dialect: Dialect) -> Converted {
         let c = chars[i];
         let starts_reference = match dialect {
             Dialect::Cx => c == '$' && chars.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic()),
-            Dialect::Es => (c == '$' || c == '#') && chars.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n == '_'),
+            Dialect::Es => {
+                (c == '$' || c == '#')
+                    && chars
+                        .get(i + 1)
+                        .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
+            }
         };
         if !starts_reference {
             text.push(c);
@@ -113,7 +124,10 @@ fn reference_end(chars: &[char], mut i: usize, allow_dash: bool) -> usize {
         while i < chars.len() && word(chars[i]) {
             i += 1;
         }
-        let continues = chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == '_');
+        let continues = chars.get(i) == Some(&'.')
+            && chars
+                .get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == '_');
         if !continues {
             break;
         }
@@ -149,10 +163,14 @@ enum Resolved {
 fn resolve(reference: &str, dialect: Dialect) -> Resolved {
     let path: Vec<&str> = match dialect {
         Dialect::Cx => {
-            let Some(rest) = ["$session.params.", "$page.params.", "$flow.", "$intent.params."]
-                .iter()
-                .find_map(|prefix| reference.strip_prefix(prefix))
-            else {
+            let Some(rest) = [
+                "$session.params.",
+                "$page.params.",
+                "$flow.",
+                "$intent.params.",
+            ]
+            .iter()
+            .find_map(|prefix| reference.strip_prefix(prefix)) else {
                 return Resolved::Unmapped;
             };
             if reference.contains('(') {
@@ -172,23 +190,43 @@ fn resolve(reference: &str, dialect: Dialect) -> Resolved {
             parts
         }
     };
-    let Some((name, fields)) = path.split_first() else { return Resolved::Unmapped };
+    let Some((name, fields)) = path.split_first() else {
+        return Resolved::Unmapped;
+    };
     let note = match fields {
         [] => None,
         ["resolved"] => None,
-        ["original"] => Some(format!("`{reference}` (the words the user said) shows the stored value instead")),
-        _ => Some(format!("`{reference}` reads a field of a structured value; Tern shows the whole value of `{}`", slot_name(name))),
+        ["original"] => Some(format!(
+            "`{reference}` (the words the user said) shows the stored value instead"
+        )),
+        _ => Some(format!(
+            "`{reference}` reads a field of a structured value; Tern shows the whole value of `{}`",
+            slot_name(name)
+        )),
     };
-    Resolved::Slot { name: slot_name(name), note }
+    Resolved::Slot {
+        name: slot_name(name),
+        note,
+    }
 }
 
 /// Removes SSML tags (`<speak>`, `<break/>`, `<say-as>`); returns whether
 /// there were any.
 pub fn strip_ssml(text: &str) -> (String, bool) {
     let lower = text.to_ascii_lowercase();
-    let looks_like_ssml = ["<speak", "<break", "<say-as", "<prosody", "<emphasis", "<sub ", "<audio", "<p>", "<s>"]
-        .iter()
-        .any(|tag| lower.contains(tag));
+    let looks_like_ssml = [
+        "<speak",
+        "<break",
+        "<say-as",
+        "<prosody",
+        "<emphasis",
+        "<sub ",
+        "<audio",
+        "<p>",
+        "<s>",
+    ]
+    .iter()
+    .any(|tag| lower.contains(tag));
     if !looks_like_ssml {
         return (text.to_string(), false);
     }
@@ -254,14 +292,21 @@ mod tests {
     #[test]
     fn ssml_is_removed() {
         let converted = cx_text("<speak>I got $flow.formatted_address. Is that right?</speak>");
-        assert_eq!(converted.text, "I got slots.formatted_address. Is that right?");
+        assert_eq!(
+            converted.text,
+            "I got slots.formatted_address. Is that right?"
+        );
         assert_eq!(converted.notes.len(), 1);
     }
 
     #[test]
     fn es_references_and_contexts() {
-        let converted = es_text("A $AppointmentType on #MakeAppointment-followup.date at $time.original.");
-        assert_eq!(converted.text, "A slots.appointment_type on slots.date at slots.time.");
+        let converted =
+            es_text("A $AppointmentType on #MakeAppointment-followup.date at $time.original.");
+        assert_eq!(
+            converted.text,
+            "A slots.appointment_type on slots.date at slots.time."
+        );
         assert_eq!(converted.slots, ["appointment_type", "date", "time"]);
         assert_eq!(converted.notes.len(), 1);
         assert_eq!(es_text("It costs $5").text, "It costs $5");
@@ -269,7 +314,10 @@ mod tests {
 
     #[test]
     fn literal_slots_word_is_protected() {
-        assert_eq!(plain("no free slots.Call us"), "no free slots\u{2024}Call us");
+        assert_eq!(
+            plain("no free slots.Call us"),
+            "no free slots\u{2024}Call us"
+        );
         assert_eq!(plain("no free slots."), "no free slots.");
     }
 }

@@ -37,12 +37,20 @@ pub struct Step {
 pub enum Kind {
     Route,
     Collect(Box<Collect>),
-    Action { name: String },
-    Response { text: String, buttons: Vec<String> },
+    Action {
+        name: String,
+    },
+    Response {
+        text: String,
+        buttons: Vec<String>,
+    },
     Call(String),
     Link(String),
     SetSlots(Vec<(String, Value)>),
-    Handoff { reason: Option<String>, message: Option<String> },
+    Handoff {
+        reason: Option<String>,
+        message: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,14 +100,25 @@ pub enum Condition {
 
 impl Step {
     pub fn new(id: impl Into<String>, kind: Kind, next: impl Into<String>) -> Self {
-        Step { id: id.into(), kind, next: Next::Target(next.into()), otherwise: None, comments: Vec::new() }
+        Step {
+            id: id.into(),
+            kind,
+            next: Next::Target(next.into()),
+            otherwise: None,
+            comments: Vec::new(),
+        }
     }
 
     /// Returns every step id or `END` this step can go to.
     pub fn targets(&self) -> Vec<String> {
         let mut targets = Vec::new();
         if let Kind::Collect(collect) = &self.kind {
-            targets.extend(collect.validation.as_ref().and_then(|v| v.on_max_attempts.clone()));
+            targets.extend(
+                collect
+                    .validation
+                    .as_ref()
+                    .and_then(|v| v.on_max_attempts.clone()),
+            );
         }
         if !matches!(self.kind, Kind::Link(_) | Kind::Handoff { .. }) {
             match &self.next {
@@ -126,7 +145,11 @@ impl Step {
             swap(otherwise);
         }
         if let Kind::Collect(collect) = &mut self.kind {
-            if let Some(target) = collect.validation.as_mut().and_then(|v| v.on_max_attempts.as_mut()) {
+            if let Some(target) = collect
+                .validation
+                .as_mut()
+                .and_then(|v| v.on_max_attempts.as_mut())
+            {
                 swap(target);
             }
         }
@@ -154,7 +177,15 @@ fn write_flow(out: &mut String, flow: &Flow) {
         let _ = writeln!(out, "    guard: {}", scalar(guard));
     }
     if !flow.persisted_slots.is_empty() {
-        let _ = writeln!(out, "    persisted_slots: [{}]", flow.persisted_slots.iter().map(|s| scalar(s)).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "    persisted_slots: [{}]",
+            flow.persisted_slots
+                .iter()
+                .map(|s| scalar(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if !flow.intents.is_empty() || !flow.trigger_comments.is_empty() {
         comments(out, 4, &flow.trigger_comments);
@@ -194,7 +225,8 @@ fn write_step(out: &mut String, step: &Step) {
                     if option.synonyms.is_empty() {
                         let _ = writeln!(out, "{pad}  - {}", scalar(&option.value));
                     } else {
-                        let synonyms: Vec<String> = option.synonyms.iter().map(|s| scalar(s)).collect();
+                        let synonyms: Vec<String> =
+                            option.synonyms.iter().map(|s| scalar(s)).collect();
                         let _ = writeln!(out, "{pad}  - value: {}", scalar(&option.value));
                         let _ = writeln!(out, "{pad}    synonyms: [{}]", synonyms.join(", "));
                     }
@@ -220,7 +252,10 @@ fn write_step(out: &mut String, step: &Step) {
         Kind::Action { name } => {
             let _ = writeln!(out, "{pad}action: {}", scalar(name));
         }
-        Kind::Response { text, buttons: list } => {
+        Kind::Response {
+            text,
+            buttons: list,
+        } => {
             let _ = writeln!(out, "{pad}response: {}", scalar(text));
             buttons(out, list);
         }
@@ -301,8 +336,15 @@ pub fn scalar(text: &str) -> String {
     let plain = !text.is_empty()
         && text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !matches!(text.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n");
-    if plain { text.to_string() } else { serde_json::to_string(text).unwrap_or_default() }
+        && !matches!(
+            text.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+        );
+    if plain {
+        text.to_string()
+    } else {
+        serde_json::to_string(text).unwrap_or_default()
+    }
 }
 
 /// Any JSON value as inline YAML, which is a superset of JSON.

@@ -5,24 +5,24 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures_util::stream::Stream;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tern_store::NewUpload;
-use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
 
 use crate::auth::{require_admin, require_client};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::turn::{check_id, check_request, process, MessageRequest};
+use crate::turn::{MessageRequest, check_id, check_request, process};
 
 pub async fn post_message(
     State(state): State<AppState>,
@@ -44,8 +44,9 @@ pub fn json_error(rejection: JsonRejection) -> ApiError {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         _ => "invalid_json",
     };
-    ApiError::new(status, code, rejection.body_text())
-        .hint("send a JSON body with `Content-Type: application/json`, such as {\"text\": \"hello\"}")
+    ApiError::new(status, code, rejection.body_text()).hint(
+        "send a JSON body with `Content-Type: application/json`, such as {\"text\": \"hello\"}",
+    )
 }
 
 /// Turns axum's query-string rejection into the API's error shape.
@@ -56,8 +57,12 @@ fn query_error(rejection: QueryRejection) -> ApiError {
 /// Turns a failure to read an upload body into the API's error shape.
 fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the upload is larger than {limit} bytes"))
-            .hint("send a smaller file, or raise `max_upload_bytes` in the server configuration");
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the upload is larger than {limit} bytes"),
+        )
+        .hint("send a smaller file, or raise `max_upload_bytes` in the server configuration");
     }
     ApiError::new(rejection.status(), "invalid_body", rejection.body_text())
 }
@@ -70,7 +75,11 @@ pub async fn get_conversation(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
     check_id("conversation id", &id)?;
-    let stored = state.store.load(&state.tenant, &id).await.map_err(|e| ApiError::internal("loading a conversation failed", &e))?;
+    let stored = state
+        .store
+        .load(&state.tenant, &id)
+        .await
+        .map_err(|e| ApiError::internal("loading a conversation failed", &e))?;
     let row = stored.ok_or_else(|| not_found(&id))?;
     Ok(Json(json!({
         "conversation_id": id,
@@ -106,7 +115,9 @@ pub async fn get_transcript(
     require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
     check_id("conversation id", &id)?;
     let Query(query) = query.map_err(|rejection| {
-        query_error(rejection).hint("`after` is the last `seq` already read and `limit` the page size, both whole numbers")
+        query_error(rejection).hint(
+            "`after` is the last `seq` already read and `limit` the page size, both whole numbers",
+        )
     })?;
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let events = state
@@ -119,7 +130,9 @@ pub async fn get_transcript(
         .map(|e| json!({ "seq": e.seq, "kind": e.kind, "payload": e.payload, "created_at": e.created_at }))
         .collect();
     let next = events.last().and_then(|e| e["seq"].as_i64());
-    Ok(Json(json!({ "conversation_id": id, "events": events, "next_after": next })))
+    Ok(Json(
+        json!({ "conversation_id": id, "events": events, "next_after": next }),
+    ))
 }
 
 pub async fn delete_conversation(
@@ -155,7 +168,9 @@ pub async fn stream(
     let receiver = state.streams.subscribe(&id);
     let events = BroadcastStream::new(receiver).filter_map(|reply| {
         let reply = reply.ok()?;
-        Some(Ok(SseEvent::default().event("reply").data(reply.to_string())))
+        Some(Ok(SseEvent::default()
+            .event("reply")
+            .data(reply.to_string())))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
@@ -174,20 +189,35 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require_client(state.config.client_key.as_deref(), &headers)?;
     check_id("conversation id", &id)?;
-    let Query(query) = query.map_err(|rejection| query_error(rejection).hint("add `?name=FILE_NAME` to the URL"))?;
+    let Query(query) = query
+        .map_err(|rejection| query_error(rejection).hint("add `?name=FILE_NAME` to the URL"))?;
     let body = body.map_err(|rejection| body_error(rejection, state.config.max_upload_bytes))?;
     let name = query.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
-        ApiError::bad_request("missing_file_name", "the upload has no file name").hint("add `?name=FILE_NAME` to the URL")
+        ApiError::bad_request("missing_file_name", "the upload has no file name")
+            .hint("add `?name=FILE_NAME` to the URL")
     })?;
     if body.is_empty() {
-        return Err(ApiError::bad_request("empty_upload", "the upload body is empty"));
+        return Err(ApiError::bad_request(
+            "empty_upload",
+            "the upload body is empty",
+        ));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream");
-    let upload = NewUpload { tenant: &state.tenant, conversation: &id, name: &name, content_type, data: &body };
-    let upload_id = state.store.save_upload(upload).await.map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+    let upload = NewUpload {
+        tenant: &state.tenant,
+        conversation: &id,
+        name: &name,
+        content_type,
+        data: &body,
+    };
+    let upload_id = state
+        .store
+        .save_upload(upload)
+        .await
+        .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
     let attachment = json!({
         "name": name,
         "content_type": content_type,
@@ -205,8 +235,20 @@ pub async fn get_upload(
 ) -> Result<Response, ApiError> {
     require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
     check_id("upload id", &id)?;
-    let upload = state.store.load_upload(&state.tenant, &id).await.map_err(|e| ApiError::internal("reading an upload failed", &e))?;
-    let upload = upload.ok_or_else(|| ApiError::not_found("upload_not_found", format!("no upload `{id}`")))?;
+    let upload = state
+        .store
+        .load_upload(&state.tenant, &id)
+        .await
+        .map_err(|e| ApiError::internal("reading an upload failed", &e))?;
+    let upload = upload
+        .ok_or_else(|| ApiError::not_found("upload_not_found", format!("no upload `{id}`")))?;
     let disposition = format!("attachment; filename=\"{}\"", upload.name.replace('"', ""));
-    Ok(([(header::CONTENT_TYPE, upload.content_type), (header::CONTENT_DISPOSITION, disposition)], upload.data).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, upload.content_type),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        upload.data,
+    )
+        .into_response())
 }

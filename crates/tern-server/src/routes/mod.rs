@@ -8,10 +8,10 @@ mod system;
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
-use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
@@ -23,18 +23,30 @@ pub const MAX_JSON_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let uploads_limit = DefaultBodyLimit::max(state.config.max_upload_bytes);
     let api = Router::new()
-        .route("/api/v1/conversations/{id}/messages", post(conversations::post_message))
+        .route(
+            "/api/v1/conversations/{id}/messages",
+            post(conversations::post_message),
+        )
         .route(
             "/api/v1/conversations/{id}",
             get(conversations::get_conversation).delete(conversations::delete_conversation),
         )
-        .route("/api/v1/conversations/{id}/transcript", get(conversations::get_transcript))
-        .route("/api/v1/conversations/{id}/stream", get(conversations::stream))
+        .route(
+            "/api/v1/conversations/{id}/transcript",
+            get(conversations::get_transcript),
+        )
+        .route(
+            "/api/v1/conversations/{id}/stream",
+            get(conversations::stream),
+        )
         .route("/api/v1/flows", get(system::list_flows))
         .route("/webhooks/rest/webhook", post(rasa::webhook))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let uploads = Router::new()
-        .route("/api/v1/conversations/{id}/uploads", post(conversations::upload))
+        .route(
+            "/api/v1/conversations/{id}/uploads",
+            post(conversations::upload),
+        )
         .route("/api/v1/uploads/{id}", get(conversations::get_upload))
         .layer(uploads_limit);
     let mut app = Router::new()

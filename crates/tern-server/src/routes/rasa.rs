@@ -2,18 +2,18 @@
 //! `POST /webhooks/rest/webhook` with `{sender, message}` answers a list of
 //! `{recipient_id, text, buttons}`.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::conversations::json_error;
 use crate::auth::require_client;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::turn::{check_request, process, MessageRequest};
+use crate::turn::{MessageRequest, check_request, process};
 
 #[derive(Deserialize)]
 pub struct RasaMessage {
@@ -32,7 +32,11 @@ pub async fn webhook(
 ) -> Result<Json<Value>, ApiError> {
     require_client(state.config.client_key.as_deref(), &headers)?;
     let Json(message) = body.map_err(json_error)?;
-    let request = MessageRequest { text: message.message, message_id: None, attachments: Vec::new() };
+    let request = MessageRequest {
+        text: message.message,
+        message_id: None,
+        attachments: Vec::new(),
+    };
     check_request(&message.sender, &request)?;
     let reply = process(&state, &message.sender, request).await?;
     let messages = reply["messages"].as_array().cloned().unwrap_or_default();
@@ -40,7 +44,11 @@ pub async fn webhook(
         .into_iter()
         .map(|m| {
             let mut item = json!({ "recipient_id": message.sender, "text": m["text"] });
-            if let Some(buttons) = m.get("buttons").and_then(Value::as_array).filter(|b| !b.is_empty()) {
+            if let Some(buttons) = m
+                .get("buttons")
+                .and_then(Value::as_array)
+                .filter(|b| !b.is_empty())
+            {
                 item["buttons"] = json!(buttons);
             }
             item

@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
 
 use crate::auth::require_admin;
 use crate::error::ApiError;
@@ -18,7 +18,10 @@ const WEB_CHAT: &str = include_str!("../../web/chat.html");
 /// A small web chat page that talks to the message API. A client key, if
 /// the server requires one, is passed as `?key=KEY`.
 pub async fn web_chat() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], WEB_CHAT)
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        WEB_CHAT,
+    )
 }
 
 pub async fn health() -> Json<Value> {
@@ -28,16 +31,24 @@ pub async fn health() -> Json<Value> {
 /// Ready when the database answers.
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match state.store.ping().await {
-        Ok(()) => Ok(Json(json!({ "status": "ready", "database": state.store.backend() }))),
+        Ok(()) => Ok(Json(
+            json!({ "status": "ready", "database": state.store.backend() }),
+        )),
         Err(error) => {
             tracing::warn!(%error, "readiness check: the database does not answer");
-            Err(ApiError::unavailable("database_unavailable", "the database does not answer"))
+            Err(ApiError::unavailable(
+                "database_unavailable",
+                "the database does not answer",
+            ))
         }
     }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 pub async fn openapi() -> impl IntoResponse {

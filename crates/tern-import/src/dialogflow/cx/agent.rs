@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::dialogflow::archive::{file_stem, Export};
-use crate::dialogflow::entities::{option, EntityKind, EntityType};
+use crate::dialogflow::archive::{Export, file_stem};
+use crate::dialogflow::entities::{EntityKind, EntityType, option};
 use crate::dialogflow::json::J;
 use crate::project::ImportError;
 
@@ -85,39 +85,68 @@ impl Agent {
         let agent_json = export.json("agent.json")?;
         let root = J::root(&agent_json, "agent.json", &export.origin);
         let default_language = root.str("defaultLanguageCode")?.unwrap_or("en").to_string();
-        let start_flow = root.str("startFlow")?.unwrap_or("Default Start Flow").trim().to_string();
+        let start_flow = root
+            .str("startFlow")?
+            .unwrap_or("Default Start Flow")
+            .trim()
+            .to_string();
         if export.subfolders("flows").is_empty() {
             return Err(ImportError::NotAProject(
                 export.origin.clone(),
                 "Dialogflow CX",
-                "the export has no `flows/` folder; for a Dialogflow ES agent use the ES importer".into(),
+                "the export has no `flows/` folder; for a Dialogflow ES agent use the ES importer"
+                    .into(),
             ));
         }
 
         let mut flows = Vec::new();
         for folder in export.subfolders("flows") {
             let file = export.main_file(&folder).ok_or_else(|| {
-                ImportError::invalid(export.error_path(&folder), "", "the flow folder has no flow JSON file")
+                ImportError::invalid(
+                    export.error_path(&folder),
+                    "",
+                    "the flow folder has no flow JSON file",
+                )
             })?;
             let flow = source(&export, &file)?;
-            let pages = export.files_in(&format!("{folder}/pages"), ".json").iter().map(|f| source(&export, f)).collect::<Result<_, _>>()?;
+            let pages = export
+                .files_in(&format!("{folder}/pages"), ".json")
+                .iter()
+                .map(|f| source(&export, f))
+                .collect::<Result<_, _>>()?;
             let groups = export
                 .files_in(&format!("{folder}/transitionRouteGroups"), ".json")
                 .iter()
                 .map(|f| source(&export, f))
                 .collect::<Result<_, _>>()?;
-            flows.push(FlowSource { flow, pages, groups });
+            flows.push(FlowSource {
+                flow,
+                pages,
+                groups,
+            });
         }
         flows.sort_by_key(|f| (f.flow.name != start_flow, f.flow.name.clone()));
         if flows.first().is_none_or(|f| f.flow.name != start_flow) {
-            let message = format!("`startFlow` names `{start_flow}`, but the export has no flow with that display name");
-            return Err(ImportError::invalid(export.error_path("agent.json"), "$.startFlow", message));
+            let message = format!(
+                "`startFlow` names `{start_flow}`, but the export has no flow with that display name"
+            );
+            return Err(ImportError::invalid(
+                export.error_path("agent.json"),
+                "$.startFlow",
+                message,
+            ));
         }
-        let agent_groups = export.files_in("transitionRouteGroups", ".json").iter().map(|f| source(&export, f)).collect::<Result<_, _>>()?;
+        let agent_groups = export
+            .files_in("transitionRouteGroups", ".json")
+            .iter()
+            .map(|f| source(&export, f))
+            .collect::<Result<_, _>>()?;
 
         let mut intents = BTreeMap::new();
         for folder in export.subfolders("intents") {
-            let Some(file) = export.main_file(&folder) else { continue };
+            let Some(file) = export.main_file(&folder) else {
+                continue;
+            };
             let value = export.json(&file)?;
             let node = J::root(&value, &file, &export.origin);
             let mut intent = Intent {
@@ -142,7 +171,9 @@ impl Agent {
                         phrases.push(text);
                     }
                 }
-                intent.phrase_files.insert(language.clone(), phrase_file.clone());
+                intent
+                    .phrase_files
+                    .insert(language.clone(), phrase_file.clone());
                 intent.phrases.insert(language, phrases);
             }
             intents.insert(intent.name.clone(), intent);
@@ -150,7 +181,9 @@ impl Agent {
 
         let mut entities = BTreeMap::new();
         for folder in export.subfolders("entityTypes") {
-            let Some(file) = export.main_file(&folder) else { continue };
+            let Some(file) = export.main_file(&folder) else {
+                continue;
+            };
             let value = export.json(&file)?;
             let node = J::root(&value, &file, &export.origin);
             let kind = match node.str("kind")?.unwrap_or("KIND_MAP") {
@@ -158,7 +191,12 @@ impl Agent {
                 "KIND_REGEXP" => EntityKind::Regexp,
                 _ => EntityKind::Map,
             };
-            let mut entity = EntityType { name: display_name(&node, &file)?, file: file.clone(), kind, ..Default::default() };
+            let mut entity = EntityType {
+                name: display_name(&node, &file)?,
+                file: file.clone(),
+                kind,
+                ..Default::default()
+            };
             for entries_file in export.files_in(&format!("{folder}/entities"), ".json") {
                 let language = file_stem(&entries_file);
                 let value = export.json(&entries_file)?;
@@ -170,7 +208,9 @@ impl Agent {
                 }
                 for entry in entries {
                     let value = entry.required_str("value")?;
-                    entity.entries.push(option(value, &entry.strings("synonyms")?));
+                    entity
+                        .entries
+                        .push(option(value, &entry.strings("synonyms")?));
                 }
             }
             entities.insert(entity.name.clone(), entity);
@@ -182,24 +222,52 @@ impl Agent {
             let node = J::root(&value, &file, &export.origin);
             let service = match node.object("genericWebService")? {
                 Some(service) => Some(service),
-                None => node.object("serviceDirectory")?.and_then(|s| s.get("genericWebService")),
+                None => node
+                    .object("serviceDirectory")?
+                    .and_then(|s| s.get("genericWebService")),
             };
-            let url = service.as_ref().map(|s| s.str("uri")).transpose()?.flatten().map(str::to_string);
+            let url = service
+                .as_ref()
+                .map(|s| s.str("uri"))
+                .transpose()?
+                .flatten()
+                .map(str::to_string);
             let has_credentials = service.as_ref().is_some_and(|s| {
-                ["username", "password", "requestHeaders", "oauthConfig", "secretVersionForUsernamePassword", "secretVersionsForRequestHeaders", "serviceAgentAuth"]
-                    .iter()
-                    .any(|key| s.get(key).is_some())
+                [
+                    "username",
+                    "password",
+                    "requestHeaders",
+                    "oauthConfig",
+                    "secretVersionForUsernamePassword",
+                    "secretVersionsForRequestHeaders",
+                    "serviceAgentAuth",
+                ]
+                .iter()
+                .any(|key| s.get(key).is_some())
             });
-            let webhook = Webhook { name: display_name(&node, &file)?, file: file.clone(), url, has_credentials };
+            let webhook = Webhook {
+                name: display_name(&node, &file)?,
+                file: file.clone(),
+                url,
+                has_credentials,
+            };
             webhooks.insert(webhook.name.clone(), webhook);
         }
 
         let mut generators = BTreeMap::new();
         for folder in export.subfolders("generators") {
-            let Some(file) = export.main_file(&folder) else { continue };
+            let Some(file) = export.main_file(&folder) else {
+                continue;
+            };
             let value = export.json(&file)?;
             let node = J::root(&value, &file, &export.origin);
-            let id = node.str("name")?.unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
+            let id = node
+                .str("name")?
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             let mut prompt = String::new();
             for phrase_file in export.files_in(&format!("{folder}/phrases"), ".json") {
                 let value = export.json(&phrase_file)?;
@@ -210,13 +278,38 @@ impl Agent {
                     }
                 }
             }
-            let generator = Generator { name: display_name(&node, &file)?, file: file.clone(), prompt };
-            generators.insert(if id.is_empty() { generator.name.clone() } else { id }, generator);
+            let generator = Generator {
+                name: display_name(&node, &file)?,
+                file: file.clone(),
+                prompt,
+            };
+            generators.insert(
+                if id.is_empty() {
+                    generator.name.clone()
+                } else {
+                    id
+                },
+                generator,
+            );
         }
 
-        let test_cases = export.files_in("testCases", ".json").iter().map(|f| source(&export, f)).collect::<Result<_, _>>()?;
+        let test_cases = export
+            .files_in("testCases", ".json")
+            .iter()
+            .map(|f| source(&export, f))
+            .collect::<Result<_, _>>()?;
 
-        Ok(Agent { export, default_language, flows, agent_groups, intents, entities, webhooks, generators, test_cases })
+        Ok(Agent {
+            export,
+            default_language,
+            flows,
+            agent_groups,
+            intents,
+            entities,
+            webhooks,
+            generators,
+            test_cases,
+        })
     }
 
     /// A JSON node for a source file.
@@ -228,13 +321,20 @@ impl Agent {
 fn source(export: &Export, file: &str) -> Result<Source, ImportError> {
     let value = export.json(file)?;
     let name = display_name(&J::root(&value, file, &export.origin), file)?;
-    Ok(Source { file: file.to_string(), name, value })
+    Ok(Source {
+        file: file.to_string(),
+        name,
+        value,
+    })
 }
 
 /// The trimmed `displayName`, or the decoded file name when it is missing.
 fn display_name(node: &J, file: &str) -> Result<String, ImportError> {
     if !node.value.is_object() {
-        return Err(node.error(format!("expected a JSON object, found {}", crate::dialogflow::json::kind(node.value))));
+        return Err(node.error(format!(
+            "expected a JSON object, found {}",
+            crate::dialogflow::json::kind(node.value)
+        )));
     }
     Ok(match node.str("displayName")? {
         Some(name) if !name.trim().is_empty() => name.trim().to_string(),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dialogflow::actions::Action;
 use crate::dialogflow::json::J;
-use crate::dialogflow::names::{snake_case, Names};
+use crate::dialogflow::names::{Names, snake_case};
 use crate::dialogflow::yaml::{Kind, Step};
 use crate::project::ImportError;
 use crate::report::{Fidelity, Report};
@@ -102,7 +102,11 @@ pub struct FulfillmentOut {
 }
 
 impl<'a, 'c> FlowBuilder<'a, 'c> {
-    pub fn new(ctx: &'c mut Ctx<'a>, src: &'a FlowSource, is_start_flow: bool) -> Result<Self, ImportError> {
+    pub fn new(
+        ctx: &'c mut Ctx<'a>,
+        src: &'a FlowSource,
+        is_start_flow: bool,
+    ) -> Result<Self, ImportError> {
         let id = ctx.flow_ids[&src.flow.name].clone();
         let mut names = Names::default();
         for reserved in ["start", "init_slots", "end"] {
@@ -146,9 +150,16 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         flow_routes.extend(self.group_routes(&flow_node)?);
         if self.is_start_flow {
             // The greeting route became the engine's `greeting` message.
-            flow_routes.retain(|r| r.intent.as_deref() != Some(super::WELCOME_INTENT) || !super::is_greeting_only(&r.node).unwrap_or(false));
+            flow_routes.retain(|r| {
+                r.intent.as_deref() != Some(super::WELCOME_INTENT)
+                    || !super::is_greeting_only(&r.node).unwrap_or(false)
+            });
         }
-        self.flow_intent_routes = flow_routes.iter().filter(|r| r.intent.is_some()).cloned().collect();
+        self.flow_intent_routes = flow_routes
+            .iter()
+            .filter(|r| r.intent.is_some())
+            .cloned()
+            .collect();
         self.start_page(&flow_node, &flow_routes)?;
         for page in &self.src.pages {
             self.page(page)?;
@@ -161,18 +172,29 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         let mut page = PageCtx::new("start", "", self.flow_handlers.clone());
         page.return_to = "END".into();
         let entry = if self.is_start_flow {
-            let triggers: BTreeSet<&String> = routes.iter().filter_map(|r| r.intent.as_ref()).collect();
-            let mode = if triggers.len() == 1 { Mode::Implicit } else { Mode::Input };
+            let triggers: BTreeSet<&String> =
+                routes.iter().filter_map(|r| r.intent.as_ref()).collect();
+            let mode = if triggers.len() == 1 {
+                Mode::Implicit
+            } else {
+                Mode::Input
+            };
             self.chain(routes, "END", mode, &mut page)?
         } else {
-            let conditions: Vec<Route> = routes.iter().filter(|r| r.intent.is_none()).cloned().collect();
+            let conditions: Vec<Route> = routes
+                .iter()
+                .filter(|r| r.intent.is_none())
+                .cloned()
+                .collect();
             if !conditions.is_empty() {
                 page.return_to = RETURN_PLACEHOLDER.to_string();
             }
             let fallback = if !self.flow_intent_routes.is_empty() {
                 let intents = self.flow_intent_routes.clone();
                 self.wait(&intents, None, &mut page)?
-            } else if conditions.is_empty() || conditions.iter().any(|r| matches!(r.test, Test::Always)) {
+            } else if conditions.is_empty()
+                || conditions.iter().any(|r| matches!(r.test, Test::Always))
+            {
                 "END".to_string()
             } else {
                 self.wait_for_conditions(&mut page, flow_node.file)
@@ -192,21 +214,47 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         let prefix = self.page_entries[&source.name].clone();
         let handlers = node.array("eventHandlers")?;
         let mut page = PageCtx::new(&prefix, &source.name, handlers);
-        let note = format!("became the steps starting at `{prefix}` in flow `{}`", self.id);
-        self.ctx.report.add(Fidelity::Mapped, &source.file, "$", format!("page `{}`", source.name), note);
+        let note = format!(
+            "became the steps starting at `{prefix}` in flow `{}`",
+            self.id
+        );
+        self.ctx.report.add(
+            Fidelity::Mapped,
+            &source.file,
+            "$",
+            format!("page `{}`", source.name),
+            note,
+        );
 
         let mut routes = self.parse_routes(&node, "page")?;
         routes.extend(self.group_routes(&node)?);
-        let conditions: Vec<Route> = routes.iter().filter(|r| r.intent.is_none()).cloned().collect();
-        let mut intents: Vec<Route> = routes.iter().filter(|r| r.intent.is_some()).cloned().collect();
+        let conditions: Vec<Route> = routes
+            .iter()
+            .filter(|r| r.intent.is_none())
+            .cloned()
+            .collect();
+        let mut intents: Vec<Route> = routes
+            .iter()
+            .filter(|r| r.intent.is_some())
+            .cloned()
+            .collect();
         let form = node.object("form")?;
-        let has_form = form.as_ref().and_then(|f| f.get("parameters")).is_some_and(|p| p.value.as_array().is_some_and(|a| !a.is_empty()));
+        let has_form = form
+            .as_ref()
+            .and_then(|f| f.get("parameters"))
+            .is_some_and(|p| p.value.as_array().is_some_and(|a| !a.is_empty()));
         if !intents.is_empty() {
             intents.extend(self.flow_intent_routes.iter().cloned());
             if has_form {
                 let what = format!("intent routes of page `{}`", source.name);
                 let note = "checked only after the page's form is complete; while a question is open Tern only offers cancel, hand-over and starting other flows";
-                self.ctx.report.add(Fidelity::Approximate, &source.file, "$.transitionRoutes", what, note);
+                self.ctx.report.add(
+                    Fidelity::Approximate,
+                    &source.file,
+                    "$.transitionRoutes",
+                    what,
+                    note,
+                );
             }
         }
 
@@ -225,7 +273,13 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         let mut question = None;
         let entry = match node.object("entryFulfillment")? {
             Some(fulfillment) => {
-                let out = self.fulfillment_with(&fulfillment, &format!("{prefix}_entry"), AFTER_ENTRY_PLACEHOLDER, &mut page, question_in_wait)?;
+                let out = self.fulfillment_with(
+                    &fulfillment,
+                    &format!("{prefix}_entry"),
+                    AFTER_ENTRY_PLACEHOLDER,
+                    &mut page,
+                    question_in_wait,
+                )?;
                 question = out.question;
                 out.entry
             }
@@ -235,7 +289,13 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         let fallback = if intents.is_empty() {
             if conditions.is_empty() {
                 let note = "the page has no routes, so Dialogflow stays on it until a flow-level route or event applies; the imported flow ends here";
-                self.ctx.report.add(Fidelity::Approximate, &source.file, "$", format!("page `{}` without routes", source.name), note);
+                self.ctx.report.add(
+                    Fidelity::Approximate,
+                    &source.file,
+                    "$",
+                    format!("page `{}` without routes", source.name),
+                    note,
+                );
                 "END".to_string()
             } else if conditions.iter().any(|r| matches!(r.test, Test::Always)) {
                 "END".to_string()
@@ -253,7 +313,11 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
             _ => routes_entry,
         };
         self.replace_target(first, AFTER_ENTRY_PLACEHOLDER, &form_entry);
-        let entry = if entry == AFTER_ENTRY_PLACEHOLDER { form_entry } else { entry };
+        let entry = if entry == AFTER_ENTRY_PLACEHOLDER {
+            form_entry
+        } else {
+            entry
+        };
         self.finish_page(first, &entry, &prefix);
         Ok(())
     }
@@ -264,11 +328,29 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
     fn wait_for_conditions(&mut self, page: &mut PageCtx<'a>, file: &str) -> String {
         let id = self.alloc(&format!("{}_wait_again", page.prefix));
         let slot = self.reply_slot(page);
-        let collect = crate::dialogflow::yaml::Collect { slot, ask_before_filling: true, ..Default::default() };
-        self.steps.push(Step::new(id.clone(), Kind::Collect(Box::new(collect)), RETURN_PLACEHOLDER));
-        let what = if page.name.is_empty() { "the flow's start page when no route matches".to_string() } else { format!("page `{}` when no route matches", page.name) };
+        let collect = crate::dialogflow::yaml::Collect {
+            slot,
+            ask_before_filling: true,
+            ..Default::default()
+        };
+        self.steps.push(Step::new(
+            id.clone(),
+            Kind::Collect(Box::new(collect)),
+            RETURN_PLACEHOLDER,
+        ));
+        let what = if page.name.is_empty() {
+            "the flow's start page when no route matches".to_string()
+        } else {
+            format!("page `{}` when no route matches", page.name)
+        };
         let note = "waits silently for the next message and checks the conditions again, as Dialogflow does; the message itself is not interpreted";
-        self.ctx.report.add(Fidelity::Approximate, file, "$.transitionRoutes", what, note);
+        self.ctx.report.add(
+            Fidelity::Approximate,
+            file,
+            "$.transitionRoutes",
+            what,
+            note,
+        );
         id
     }
 
@@ -284,14 +366,17 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
                     }
                 }
             } else {
-                self.steps.insert(first, Step::new(name, Kind::Route, entry));
+                self.steps
+                    .insert(first, Step::new(name, Kind::Route, entry));
             }
         }
         let mut page_steps: Vec<Step> = self.steps.drain(first..).collect();
         let mut ordered = Vec::with_capacity(page_steps.len());
         let mut pending = vec![name.to_string()];
         while let Some(id) = pending.pop() {
-            let Some(index) = page_steps.iter().position(|s| s.id == id) else { continue };
+            let Some(index) = page_steps.iter().position(|s| s.id == id) else {
+                continue;
+            };
             let step = page_steps.remove(index);
             let mut targets = step.targets();
             targets.reverse();
@@ -335,7 +420,12 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
             let examples: Vec<String> = found
                 .phrases
                 .get(&agent.default_language)
-                .map(|p| p.iter().take(3).map(|e| format!("\"{}\"", e.replace('"', "'"))).collect())
+                .map(|p| {
+                    p.iter()
+                        .take(3)
+                        .map(|e| format!("\"{}\"", e.replace('"', "'")))
+                        .collect()
+                })
                 .unwrap_or_default();
             if !examples.is_empty() {
                 text.push_str(&format!(", as in {}", examples.join(", ")));
@@ -366,7 +456,6 @@ impl<'a, 'c> FlowBuilder<'a, 'c> {
         page.reply_slot = Some(slot.clone());
         slot
     }
-
 }
 
 impl<'a> PageCtx<'a> {

@@ -13,10 +13,16 @@ use crate::dialogflow::names::slot_name;
 /// Translates a CX condition; the error says what has no Tern equivalent.
 pub fn translate(source: &str) -> Result<String, String> {
     let tokens = tokenize(source)?;
-    let mut parser = Parser { tokens, position: 0 };
+    let mut parser = Parser {
+        tokens,
+        position: 0,
+    };
     let expr = parser.or()?;
     if parser.position < parser.tokens.len() {
-        return Err(format!("unexpected `{}`", parser.tokens[parser.position].text()));
+        return Err(format!(
+            "unexpected `{}`",
+            parser.tokens[parser.position].text()
+        ));
     }
     Ok(print(&fold(expr), 0))
 }
@@ -110,7 +116,9 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
             '$' => {
                 let start = i;
                 i += 1;
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '-' | '.')) {
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '-' | '.'))
+                {
                     i += 1;
                 }
                 if chars.get(i) == Some(&'(') {
@@ -132,7 +140,9 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
                 }
                 tokens.push(Token::Reference(chars[start..i].iter().collect()));
             }
-            _ if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) => {
+            _ if c.is_ascii_digit()
+                || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>
+            {
                 let start = i;
                 i += 1;
                 while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
@@ -142,7 +152,9 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
             }
             _ if c.is_alphanumeric() || c == '_' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '-' | '.')) {
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '-' | '.'))
+                {
                     i += 1;
                 }
                 tokens.push(Token::Word(chars[start..i].iter().collect()));
@@ -184,7 +196,11 @@ impl Parser {
             self.position += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, String> {
@@ -193,7 +209,11 @@ impl Parser {
             self.position += 1;
             items.push(self.not()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn not(&mut self) -> Result<Expr, String> {
@@ -219,7 +239,9 @@ impl Parser {
         if status(&left) || status(&right) {
             let other = if status(&left) { &right } else { &left };
             let Expr::Str(value) = other else {
-                return Err("`$page.params.status` compared with something other than a string".into());
+                return Err(
+                    "`$page.params.status` compared with something other than a string".into(),
+                );
             };
             let final_status = value.eq_ignore_ascii_case("FINAL");
             return match op {
@@ -232,7 +254,11 @@ impl Parser {
     }
 
     fn operand(&mut self) -> Result<Expr, String> {
-        let token = self.tokens.get(self.position).cloned().ok_or("the condition ends too early")?;
+        let token = self
+            .tokens
+            .get(self.position)
+            .cloned()
+            .ok_or("the condition ends too early")?;
         self.position += 1;
         match token {
             Token::Open => {
@@ -245,8 +271,16 @@ impl Parser {
             }
             Token::Str(text) => Ok(Expr::Str(text)),
             Token::Number(number) => {
-                let valid = number.trim_start_matches('-').split('.').all(|part| !part.is_empty()) && number.matches('.').count() <= 1;
-                if valid { Ok(Expr::Number(number)) } else { Err(format!("`{number}` is not a number Tern can read")) }
+                let valid = number
+                    .trim_start_matches('-')
+                    .split('.')
+                    .all(|part| !part.is_empty())
+                    && number.matches('.').count() <= 1;
+                if valid {
+                    Ok(Expr::Number(number))
+                } else {
+                    Err(format!("`{number}` is not a number Tern can read"))
+                }
             }
             Token::Word(word) => Ok(match word.to_ascii_lowercase().as_str() {
                 "true" => Expr::Bool(true),
@@ -266,19 +300,30 @@ fn reference_expr(reference: &str) -> Result<Expr, String> {
         return Ok(Expr::FormStatus);
     }
     if reference.contains('(') {
-        return Err(format!("`{reference}` calls a system function, which Tern conditions do not have"));
+        return Err(format!(
+            "`{reference}` calls a system function, which Tern conditions do not have"
+        ));
     }
-    let rest = ["$session.params.", "$page.params.", "$flow.", "$intent.params."]
-        .iter()
-        .find_map(|prefix| reference.strip_prefix(prefix))
-        .ok_or_else(|| format!("`{reference}` has no Tern equivalent"))?;
+    let rest = [
+        "$session.params.",
+        "$page.params.",
+        "$flow.",
+        "$intent.params.",
+    ]
+    .iter()
+    .find_map(|prefix| reference.strip_prefix(prefix))
+    .ok_or_else(|| format!("`{reference}` has no Tern equivalent"))?;
     let mut parts = rest.split('.');
     let name = parts.next().unwrap_or_default();
     let fields: Vec<&str> = parts.collect();
     match fields.as_slice() {
         [] | ["resolved"] | ["original"] => Ok(Expr::Slot(slot_name(name))),
-        ["status"] => Err(format!("`{reference}` is the fill status of one form parameter, which Tern does not track")),
-        _ => Err(format!("`{reference}` reads a field inside a parameter, which Tern conditions cannot do")),
+        ["status"] => Err(format!(
+            "`{reference}` is the fill status of one form parameter, which Tern does not track"
+        )),
+        _ => Err(format!(
+            "`{reference}` reads a field inside a parameter, which Tern conditions cannot do"
+        )),
     }
 }
 
@@ -340,17 +385,33 @@ fn print(expr: &Expr, minimum: u8) -> String {
         Expr::Null => "null".into(),
         Expr::Number(number) => number.clone(),
         Expr::Str(text) => {
-            let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").replace('\t', "\\t");
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+                .replace('\t', "\\t");
             format!("\"{escaped}\"")
         }
         Expr::Slot(name) => format!("slots.{name}"),
         Expr::FormStatus => "true".into(),
         Expr::Not(inner) => format!("!{}", print(inner, 3)),
-        Expr::And(items) => items.iter().map(|i| print(i, 3)).collect::<Vec<_>>().join(" && "),
-        Expr::Or(items) => items.iter().map(|i| print(i, 2)).collect::<Vec<_>>().join(" || "),
+        Expr::And(items) => items
+            .iter()
+            .map(|i| print(i, 3))
+            .collect::<Vec<_>>()
+            .join(" && "),
+        Expr::Or(items) => items
+            .iter()
+            .map(|i| print(i, 2))
+            .collect::<Vec<_>>()
+            .join(" || "),
         Expr::Compare(op, left, right) => format!("{} {op} {}", print(left, 5), print(right, 5)),
     };
-    if precedence(expr) < minimum { format!("({text})") } else { text }
+    if precedence(expr) < minimum {
+        format!("({text})")
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]
@@ -363,24 +424,45 @@ mod tests {
             ("true", "true"),
             ("$page.params.status = \"FINAL\"", "true"),
             ("$page.params.status != \"FINAL\"", "false"),
-            ("$session.params.formatted_address = \"\"", "slots.formatted_address == \"\""),
+            (
+                "$session.params.formatted_address = \"\"",
+                "slots.formatted_address == \"\"",
+            ),
             (
                 "$page.params.status = \"FINAL\" AND $session.params.formatted_address != \"Hosier Ln\\, Melbourne VIC\\, Australia\"",
                 "slots.formatted_address != \"Hosier Ln, Melbourne VIC, Australia\"",
             ),
-            ("$flow.waiting_room_counter < 2", "slots.waiting_room_counter < 2"),
-            ("$session.params.more-time-count <= 0", "slots.more_time_count <= 0"),
+            (
+                "$flow.waiting_room_counter < 2",
+                "slots.waiting_room_counter < 2",
+            ),
+            (
+                "$session.params.more-time-count <= 0",
+                "slots.more_time_count <= 0",
+            ),
             ("$flow.regionCode = null", "slots.region_code == null"),
-            ("$session.params.data-collection-mandatory = true", "slots.data_collection_mandatory == true"),
+            (
+                "$session.params.data-collection-mandatory = true",
+                "slots.data_collection_mandatory == true",
+            ),
             (
                 "$session.params.outcome = \"error\" OR $session.params.outcome = \"cancel\"",
                 "slots.outcome == \"error\" || slots.outcome == \"cancel\"",
             ),
-            ("NOT $flow.a = 1 AND ($flow.b > 2 OR $flow.c)", "!slots.a == 1 && (slots.b > 2 || slots.c)"),
+            (
+                "NOT $flow.a = 1 AND ($flow.b > 2 OR $flow.c)",
+                "!slots.a == 1 && (slots.b > 2 || slots.c)",
+            ),
             ("NOT ($flow.a OR $flow.b)", "!(slots.a || slots.b)"),
-            ("$flow.webhook_retry_num < $flow.retry_num", "slots.webhook_retry_num < slots.retry_num"),
+            (
+                "$flow.webhook_retry_num < $flow.retry_num",
+                "slots.webhook_retry_num < slots.retry_num",
+            ),
             ("$session.params.color = red", "slots.color == \"red\""),
-            ("$intent.params.size.resolved = \"large\"", "slots.size == \"large\""),
+            (
+                "$intent.params.size.resolved = \"large\"",
+                "slots.size == \"large\"",
+            ),
             ("$flow.x = 'single'", "slots.x == \"single\""),
         ] {
             assert_eq!(translate(cx).as_deref(), Ok(tern), "{cx}");

@@ -15,16 +15,27 @@ use super::condition;
 
 /// One step of a fulfillment before the steps are linked.
 enum Part<'a> {
-    Step { kind: Kind, comments: Vec<String> },
+    Step {
+        kind: Kind,
+        comments: Vec<String>,
+    },
     /// Blocks of conditional responses, each with a `cases` list.
     Cases(Vec<J<'a>>),
-    Webhook { name: String },
+    Webhook {
+        name: String,
+    },
     /// Ends the chain: a hand-over or the end of the conversation.
     Stop(Option<Kind>),
 }
 
 impl<'a> FlowBuilder<'a, '_> {
-    pub fn fulfillment(&mut self, node: &J<'a>, base: &str, then: &str, page: &mut PageCtx<'a>) -> Result<FulfillmentOut, ImportError> {
+    pub fn fulfillment(
+        &mut self,
+        node: &J<'a>,
+        base: &str,
+        then: &str,
+        page: &mut PageCtx<'a>,
+    ) -> Result<FulfillmentOut, ImportError> {
         self.fulfillment_with(node, base, then, page, false)
     }
 
@@ -41,7 +52,10 @@ impl<'a> FlowBuilder<'a, '_> {
         let mut parts = Vec::new();
         let presets = self.presets(node)?;
         if !presets.is_empty() {
-            parts.push(Part::Step { kind: Kind::SetSlots(presets), comments: Vec::new() });
+            parts.push(Part::Step {
+                kind: Kind::SetSlots(presets),
+                comments: Vec::new(),
+            });
         }
         let mut buttons = Vec::new();
         let mut foreign = Vec::new();
@@ -59,9 +73,21 @@ impl<'a> FlowBuilder<'a, '_> {
 
         let mut question = None;
         if take_question {
-            let last_text = parts.iter().rposition(|p| matches!(p, Part::Step { kind: Kind::Response { .. }, .. }));
+            let last_text = parts.iter().rposition(|p| {
+                matches!(
+                    p,
+                    Part::Step {
+                        kind: Kind::Response { .. },
+                        ..
+                    }
+                )
+            });
             if let Some(index) = last_text {
-                if let Part::Step { kind: Kind::Response { text, buttons: own }, .. } = parts.remove(index) {
+                if let Part::Step {
+                    kind: Kind::Response { text, buttons: own },
+                    ..
+                } = parts.remove(index)
+                {
                     question = Some(text);
                     buttons.splice(0..0, own);
                 }
@@ -73,16 +99,32 @@ impl<'a> FlowBuilder<'a, '_> {
                 _ => None,
             }) {
                 Some(comments) => comments.append(&mut foreign),
-                None => parts.insert(0, Part::Step { kind: Kind::Route, comments: foreign }),
+                None => parts.insert(
+                    0,
+                    Part::Step {
+                        kind: Kind::Route,
+                        comments: foreign,
+                    },
+                ),
             }
         }
         // Chips attach to the last response before them; left-over chips go
         // back to the caller, such as a form question.
         let entry = self.link_parts(parts, base, then, page)?;
-        Ok(FulfillmentOut { entry, question, buttons })
+        Ok(FulfillmentOut {
+            entry,
+            question,
+            buttons,
+        })
     }
 
-    fn link_parts(&mut self, mut parts: Vec<Part<'a>>, base: &str, then: &str, page: &mut PageCtx<'a>) -> Result<String, ImportError> {
+    fn link_parts(
+        &mut self,
+        mut parts: Vec<Part<'a>>,
+        base: &str,
+        then: &str,
+        page: &mut PageCtx<'a>,
+    ) -> Result<String, ImportError> {
         if let Some(stop) = parts.iter().position(|p| matches!(p, Part::Stop(_))) {
             parts.truncate(stop + 1);
         }
@@ -93,15 +135,24 @@ impl<'a> FlowBuilder<'a, '_> {
             .iter()
             .map(|part| match part {
                 Part::Stop(None) => "END".to_string(),
-                Part::Step { kind: Kind::Response { .. }, .. } => self.alloc(&format!("{base}_say")),
-                Part::Step { kind: Kind::SetSlots(_), .. } => self.alloc(&format!("{base}_set")),
+                Part::Step {
+                    kind: Kind::Response { .. },
+                    ..
+                } => self.alloc(&format!("{base}_say")),
+                Part::Step {
+                    kind: Kind::SetSlots(_),
+                    ..
+                } => self.alloc(&format!("{base}_set")),
                 Part::Webhook { name } => self.alloc(&format!("{base}_{name}")),
                 Part::Cases(_) => self.alloc(&format!("{base}_cases")),
                 _ => self.alloc(base),
             })
             .collect();
         for (index, part) in parts.into_iter().enumerate() {
-            let next = ids.get(index + 1).cloned().unwrap_or_else(|| then.to_string());
+            let next = ids
+                .get(index + 1)
+                .cloned()
+                .unwrap_or_else(|| then.to_string());
             let id = ids[index].clone();
             match part {
                 Part::Step { kind, comments } => {
@@ -113,13 +164,15 @@ impl<'a> FlowBuilder<'a, '_> {
                 Part::Stop(Some(kind)) => self.steps.push(Step::new(id, kind, "END")),
                 Part::Webhook { name } => {
                     let placeholder = self.steps.len();
-                    self.steps.push(Step::new(id.clone(), Kind::Action { name }, next.clone()));
+                    self.steps
+                        .push(Step::new(id.clone(), Kind::Action { name }, next.clone()));
                     let on_error = self.webhook_error(&next, page)?;
                     self.steps[placeholder].otherwise = Some(on_error);
                 }
                 Part::Cases(cases) => {
                     let placeholder = self.steps.len();
-                    self.steps.push(Step::new(id.clone(), Kind::Route, next.clone()));
+                    self.steps
+                        .push(Step::new(id.clone(), Kind::Route, next.clone()));
                     let (branches, otherwise) = self.cases(&cases, &id, &next, page)?;
                     let step = &mut self.steps[placeholder];
                     step.next = Next::Branches(branches);
@@ -143,78 +196,185 @@ impl<'a> FlowBuilder<'a, '_> {
                 continue;
             }
             if contains_reference(&value) {
-                let note = format!("the value `{}` is computed from other parameters or functions; Tern's `set_slots` only assigns fixed values, so set it in an action", compact(&value));
-                self.ctx.report.add(Fidelity::Unmapped, action.file, action.path.clone(), what, note);
+                let note = format!(
+                    "the value `{}` is computed from other parameters or functions; Tern's `set_slots` only assigns fixed values, so set it in an action",
+                    compact(&value)
+                );
+                self.ctx.report.add(
+                    Fidelity::Unmapped,
+                    action.file,
+                    action.path.clone(),
+                    what,
+                    note,
+                );
                 continue;
             }
             let slot = slot_name(parameter);
-            self.ctx.report.add(Fidelity::Mapped, action.file, action.path.clone(), what, format!("`set_slots` assigns `{slot}`"));
+            self.ctx.report.add(
+                Fidelity::Mapped,
+                action.file,
+                action.path.clone(),
+                what,
+                format!("`set_slots` assigns `{slot}`"),
+            );
             values.retain(|(existing, _): &(String, Value)| existing != &slot);
             values.push((slot, value));
         }
         Ok(values)
     }
 
-    fn messages(&mut self, node: &J<'a>, parts: &mut Vec<Part<'a>>, buttons: &mut Vec<String>, foreign: &mut Vec<String>) -> Result<(), ImportError> {
+    fn messages(
+        &mut self,
+        node: &J<'a>,
+        parts: &mut Vec<Part<'a>>,
+        buttons: &mut Vec<String>,
+        foreign: &mut Vec<String>,
+    ) -> Result<(), ImportError> {
         self.message_list(node.array("messages")?, parts, buttons, foreign)
     }
 
-    fn message_list(&mut self, messages: Vec<J<'a>>, parts: &mut Vec<Part<'a>>, buttons: &mut Vec<String>, foreign: &mut Vec<String>) -> Result<(), ImportError> {
+    fn message_list(
+        &mut self,
+        messages: Vec<J<'a>>,
+        parts: &mut Vec<Part<'a>>,
+        buttons: &mut Vec<String>,
+        foreign: &mut Vec<String>,
+    ) -> Result<(), ImportError> {
         let language = self.ctx.agent.default_language.clone();
         for message in messages {
             let message_language = message.str("languageCode")?.unwrap_or(&language);
             if message_language != language {
-                let texts = message.get("text").map(|t| t.strings("text")).transpose()?.unwrap_or_default();
+                let texts = message
+                    .get("text")
+                    .map(|t| t.strings("text"))
+                    .transpose()?
+                    .unwrap_or_default();
                 for text in &texts {
                     foreign.push(format!("{message_language}: {}", text.trim()));
                 }
-                let note = format!("Tern flows hold one language, the agent's default `{language}`; the text is kept as a comment for translation");
-                self.ctx.report.add(Fidelity::Unmapped, message.file, message.path.clone(), format!("`{message_language}` message"), note);
+                let note = format!(
+                    "Tern flows hold one language, the agent's default `{language}`; the text is kept as a comment for translation"
+                );
+                self.ctx.report.add(
+                    Fidelity::Unmapped,
+                    message.file,
+                    message.path.clone(),
+                    format!("`{message_language}` message"),
+                    note,
+                );
                 continue;
             }
             if let Some(text) = message.object("text")? {
                 let variants = text.strings("text")?;
-                let Some(first) = variants.first() else { continue };
+                let Some(first) = variants.first() else {
+                    continue;
+                };
                 self.text_message(&message, first, variants.len(), parts)?;
             } else if let Some(payload) = message.object("payload")? {
                 self.payload(&payload, parts, buttons)?;
             } else if let Some(handoff) = message.get("liveAgentHandoff") {
                 let note = "became a `handoff` step; the hand-over metadata is not passed on";
-                self.ctx.report.add(Fidelity::Approximate, handoff.file, handoff.path.clone(), "live agent hand-off", note);
-                parts.push(Part::Stop(Some(Kind::Handoff { reason: Some("Dialogflow live agent handoff".into()), message: None })));
+                self.ctx.report.add(
+                    Fidelity::Approximate,
+                    handoff.file,
+                    handoff.path.clone(),
+                    "live agent hand-off",
+                    note,
+                );
+                parts.push(Part::Stop(Some(Kind::Handoff {
+                    reason: Some("Dialogflow live agent handoff".into()),
+                    message: None,
+                })));
             } else if let Some(transfer) = message.get("telephonyTransferCall") {
                 let number = transfer.str("phoneNumber")?.unwrap_or_default();
                 let note = "became a `handoff` step; Tern does not transfer phone calls, so route the hand-over to the number yourself";
-                self.ctx.report.add(Fidelity::Approximate, transfer.file, transfer.path.clone(), "telephony call transfer", note);
-                parts.push(Part::Stop(Some(Kind::Handoff { reason: Some(format!("transfer the call to {number}")), message: None })));
+                self.ctx.report.add(
+                    Fidelity::Approximate,
+                    transfer.file,
+                    transfer.path.clone(),
+                    "telephony call transfer",
+                    note,
+                );
+                parts.push(Part::Stop(Some(Kind::Handoff {
+                    reason: Some(format!("transfer the call to {number}")),
+                    message: None,
+                })));
             } else if let Some(end) = message.get("endInteraction") {
-                self.ctx.report.add(Fidelity::Mapped, end.file, end.path.clone(), "end of interaction", "the flow ends here");
+                self.ctx.report.add(
+                    Fidelity::Mapped,
+                    end.file,
+                    end.path.clone(),
+                    "end of interaction",
+                    "the flow ends here",
+                );
                 parts.push(Part::Stop(None));
             } else if let Some(audio) = message.get("outputAudioText") {
-                let text = audio.str("text")?.or(audio.str("ssml")?).unwrap_or_default();
+                let text = audio
+                    .str("text")?
+                    .or(audio.str("ssml")?)
+                    .unwrap_or_default();
                 self.text_message(&audio, text, 1, parts)?;
             } else if let Some(success) = message.get("conversationSuccess") {
-                self.ctx.report.add(Fidelity::Unmapped, success.file, success.path.clone(), "conversation success marker", "Tern has no success metadata; the marker was dropped");
+                self.ctx.report.add(
+                    Fidelity::Unmapped,
+                    success.file,
+                    success.path.clone(),
+                    "conversation success marker",
+                    "Tern has no success metadata; the marker was dropped",
+                );
             } else {
-                let kind = message.value.as_object().and_then(|m| m.keys().find(|k| *k != "languageCode" && *k != "channel").cloned()).unwrap_or_default();
-                let note = "this kind of response has no Tern equivalent (Tern sends text with buttons)";
-                self.ctx.report.add(Fidelity::Unmapped, message.file, message.path.clone(), format!("`{kind}` response"), note);
+                let kind = message
+                    .value
+                    .as_object()
+                    .and_then(|m| {
+                        m.keys()
+                            .find(|k| *k != "languageCode" && *k != "channel")
+                            .cloned()
+                    })
+                    .unwrap_or_default();
+                let note =
+                    "this kind of response has no Tern equivalent (Tern sends text with buttons)";
+                self.ctx.report.add(
+                    Fidelity::Unmapped,
+                    message.file,
+                    message.path.clone(),
+                    format!("`{kind}` response"),
+                    note,
+                );
             }
         }
         Ok(())
     }
 
-    fn text_message(&mut self, node: &J<'a>, source: &str, variants: usize, parts: &mut Vec<Part<'a>>) -> Result<(), ImportError> {
+    fn text_message(
+        &mut self,
+        node: &J<'a>,
+        source: &str,
+        variants: usize,
+        parts: &mut Vec<Part<'a>>,
+    ) -> Result<(), ImportError> {
         let converted = cx_text(source);
         let what = format!("message \"{}\"", short(source));
         if converted.uses_generator() {
             let note = "the text is produced by a generator (an LLM prompt), which Tern does not run; write the message by hand or produce it in an action";
-            self.ctx.report.add(Fidelity::Unmapped, node.file, node.path.clone(), what, note);
+            self.ctx
+                .report
+                .add(Fidelity::Unmapped, node.file, node.path.clone(), what, note);
             return Ok(());
         }
         if !converted.unmapped.is_empty() {
-            let note = format!("{} cannot be expressed in a Tern template, so the message was left out", converted.unmapped.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "));
-            self.ctx.report.add(Fidelity::Unmapped, node.file, node.path.clone(), what, note);
+            let note = format!(
+                "{} cannot be expressed in a Tern template, so the message was left out",
+                converted
+                    .unmapped
+                    .iter()
+                    .map(|u| format!("`{u}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            self.ctx
+                .report
+                .add(Fidelity::Unmapped, node.file, node.path.clone(), what, note);
             return Ok(());
         }
         if converted.text.is_empty() {
@@ -222,25 +382,54 @@ impl<'a> FlowBuilder<'a, '_> {
         }
         let mut notes = converted.notes.clone();
         if variants > 1 {
-            notes.push(format!("Dialogflow picks one of {variants} variants at random; Tern always sends the first"));
+            notes.push(format!(
+                "Dialogflow picks one of {variants} variants at random; Tern always sends the first"
+            ));
         }
-        let (fidelity, note) = if notes.is_empty() { (Fidelity::Mapped, "a `response` step".to_string()) } else { (Fidelity::Approximate, notes.join("; ")) };
-        self.ctx.report.add(fidelity, node.file, node.path.clone(), what, note);
-        parts.push(Part::Step { kind: Kind::Response { text: converted.text, buttons: Vec::new() }, comments: Vec::new() });
+        let (fidelity, note) = if notes.is_empty() {
+            (Fidelity::Mapped, "a `response` step".to_string())
+        } else {
+            (Fidelity::Approximate, notes.join("; "))
+        };
+        self.ctx
+            .report
+            .add(fidelity, node.file, node.path.clone(), what, note);
+        parts.push(Part::Step {
+            kind: Kind::Response {
+                text: converted.text,
+                buttons: Vec::new(),
+            },
+            comments: Vec::new(),
+        });
         Ok(())
     }
 
-    fn payload(&mut self, payload: &J<'a>, parts: &mut [Part<'a>], buttons: &mut Vec<String>) -> Result<(), ImportError> {
+    fn payload(
+        &mut self,
+        payload: &J<'a>,
+        parts: &mut [Part<'a>],
+        buttons: &mut Vec<String>,
+    ) -> Result<(), ImportError> {
         let Some(rich) = payload.get("richContent") else {
             let note = "custom payloads are channel-specific JSON that Tern does not send";
-            self.ctx.report.add(Fidelity::Unmapped, payload.file, payload.path.clone(), "custom payload", note);
+            self.ctx.report.add(
+                Fidelity::Unmapped,
+                payload.file,
+                payload.path.clone(),
+                "custom payload",
+                note,
+            );
             return Ok(());
         };
         // Dialogflow Messenger documents a list of rows of items; exports also
         // contain a flat list of items.
         let mut items = Vec::new();
         for row in rich.elements()? {
-            if row.value.is_array() { items.extend(row.elements()?) } else { items.push(row) }
+            if row.value.is_array() {
+                items.extend(row.elements()?)
+            } else {
+                items.push(row)
+            }
         }
         {
             for item in items {
@@ -252,9 +441,18 @@ impl<'a> FlowBuilder<'a, '_> {
                             titles.push(text.to_string());
                         }
                     }
-                    self.ctx.report.add(Fidelity::Mapped, item.file, item.path.clone(), "suggestion chips", "became buttons");
+                    self.ctx.report.add(
+                        Fidelity::Mapped,
+                        item.file,
+                        item.path.clone(),
+                        "suggestion chips",
+                        "became buttons",
+                    );
                     let last_response = parts.iter_mut().rev().find_map(|p| match p {
-                        Part::Step { kind: Kind::Response { buttons: own, .. }, .. } => Some(own),
+                        Part::Step {
+                            kind: Kind::Response { buttons: own, .. },
+                            ..
+                        } => Some(own),
                         _ => None,
                     });
                     match last_response {
@@ -263,7 +461,13 @@ impl<'a> FlowBuilder<'a, '_> {
                     }
                 } else {
                     let note = "rich content other than chips is channel-specific and has no Tern equivalent";
-                    self.ctx.report.add(Fidelity::Unmapped, item.file, item.path.clone(), format!("rich content `{kind}`"), note);
+                    self.ctx.report.add(
+                        Fidelity::Unmapped,
+                        item.file,
+                        item.path.clone(),
+                        format!("rich content `{kind}`"),
+                        note,
+                    );
                 }
             }
         }
@@ -283,34 +487,76 @@ impl<'a> FlowBuilder<'a, '_> {
             if !prompt.is_empty() {
                 note.push_str(&format!(". Its prompt starts: \"{}\"", short(&prompt)));
             }
-            self.ctx.report.add(Fidelity::Unmapped, generator.file, generator.path.clone(), format!("generator `{name}`"), note);
+            self.ctx.report.add(
+                Fidelity::Unmapped,
+                generator.file,
+                generator.path.clone(),
+                format!("generator `{name}`"),
+                note,
+            );
         }
         if node.flag("enableGenerativeFallback")? {
             let note = "Tern's understanding layer answers unclear messages with `not_understood`; the generative fallback prompt is not used";
-            self.ctx.report.add(Fidelity::Unmapped, node.file, node.field_path("enableGenerativeFallback"), "generative fallback", note);
+            self.ctx.report.add(
+                Fidelity::Unmapped,
+                node.file,
+                node.field_path("enableGenerativeFallback"),
+                "generative fallback",
+                note,
+            );
         }
         Ok(())
     }
 
     /// The branches of conditional responses; returns them and the `else`.
-    fn cases(&mut self, blocks: &[J<'a>], base: &str, then: &str, page: &mut PageCtx<'a>) -> Result<(Vec<Branch>, String), ImportError> {
+    fn cases(
+        &mut self,
+        blocks: &[J<'a>],
+        base: &str,
+        then: &str,
+        page: &mut PageCtx<'a>,
+    ) -> Result<(Vec<Branch>, String), ImportError> {
         let mut branches = Vec::new();
         for block in blocks {
             for case in block.array("cases")? {
                 let content = self.case_content(&case, base, then, page)?;
-                match case.str("condition")?.map(str::trim).filter(|c| !c.is_empty()) {
+                match case
+                    .str("condition")?
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                {
                     None => return Ok((branches, content)),
                     Some(raw) => match condition::translate(raw) {
                         Ok(text) if text == "true" => return Ok((branches, content)),
                         Ok(text) => {
-                            self.ctx.report.add(Fidelity::Mapped, case.file, case.field_path("condition"), format!("conditional response `{raw}`"), format!("translated to `{text}`"));
-                            branches.push(Branch { condition: Condition::If(text), then: content, comments: Vec::new() });
+                            self.ctx.report.add(
+                                Fidelity::Mapped,
+                                case.file,
+                                case.field_path("condition"),
+                                format!("conditional response `{raw}`"),
+                                format!("translated to `{text}`"),
+                            );
+                            branches.push(Branch {
+                                condition: Condition::If(text),
+                                then: content,
+                                comments: Vec::new(),
+                            });
                         }
                         Err(reason) => {
-                            self.ctx.report.add(Fidelity::Unmapped, case.file, case.field_path("condition"), format!("conditional response `{raw}`"), format!("{reason}; the branch is disabled"));
+                            self.ctx.report.add(
+                                Fidelity::Unmapped,
+                                case.file,
+                                case.field_path("condition"),
+                                format!("conditional response `{raw}`"),
+                                format!("{reason}; the branch is disabled"),
+                            );
                             self.ctx.untranslated_conditions += 1;
                             let comments = vec![format!("NOT TRANSLATED ({reason}): {raw}")];
-                            branches.push(Branch { condition: Condition::If("false".into()), then: content, comments });
+                            branches.push(Branch {
+                                condition: Condition::If("false".into()),
+                                then: content,
+                                comments,
+                            });
                         }
                     },
                 }
@@ -319,7 +565,13 @@ impl<'a> FlowBuilder<'a, '_> {
         Ok((branches, then.to_string()))
     }
 
-    fn case_content(&mut self, case: &J<'a>, base: &str, then: &str, page: &mut PageCtx<'a>) -> Result<String, ImportError> {
+    fn case_content(
+        &mut self,
+        case: &J<'a>,
+        base: &str,
+        then: &str,
+        page: &mut PageCtx<'a>,
+    ) -> Result<String, ImportError> {
         let mut parts = Vec::new();
         let mut buttons = Vec::new();
         let mut foreign = Vec::new();
@@ -331,7 +583,13 @@ impl<'a> FlowBuilder<'a, '_> {
             }
         }
         if !foreign.is_empty() {
-            parts.insert(0, Part::Step { kind: Kind::Route, comments: foreign });
+            parts.insert(
+                0,
+                Part::Step {
+                    kind: Kind::Route,
+                    comments: foreign,
+                },
+            );
         }
         self.link_parts(parts, &format!("{base}_case"), then, page)
     }
@@ -350,4 +608,3 @@ fn contains_reference(value: &Value) -> bool {
 fn compact(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
-

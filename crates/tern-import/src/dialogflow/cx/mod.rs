@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::dialogflow::archive::Export;
 use crate::dialogflow::json::J;
-use crate::dialogflow::names::{snake_case, Names};
+use crate::dialogflow::names::{Names, snake_case};
 use crate::dialogflow::output::Output;
 use crate::dialogflow::text::{cx_text, plain};
 use crate::dialogflow::yaml::{Flow, Kind};
@@ -56,11 +56,24 @@ pub fn import(path: &Path) -> Result<Project, ImportError> {
         let is_start_flow = index == 0;
         let id = ctx.flow_ids[&source.flow.name].clone();
         let node = agent.node(&source.flow);
-        let triggers = if is_start_flow { start_triggers(&node)? } else { Vec::new() };
+        let triggers = if is_start_flow {
+            start_triggers(&node)?
+        } else {
+            Vec::new()
+        };
         let steps = FlowBuilder::new(&mut ctx, source, is_start_flow)?.build()?;
-        let mut flow = Flow { id: id.clone(), name: source.flow.name.clone(), steps, ..Default::default() };
-        let description = node.str("description")?.map(plain).filter(|d| !d.is_empty());
-        flow.description = description.unwrap_or_else(|| format!("Dialogflow CX flow \"{}\"", source.flow.name));
+        let mut flow = Flow {
+            id: id.clone(),
+            name: source.flow.name.clone(),
+            steps,
+            ..Default::default()
+        };
+        let description = node
+            .str("description")?
+            .map(plain)
+            .filter(|d| !d.is_empty());
+        flow.description =
+            description.unwrap_or_else(|| format!("Dialogflow CX flow \"{}\"", source.flow.name));
         for intent in &triggers {
             ctx.triggers.insert(intent.clone(), id.clone());
             add_trigger_hints(&ctx, &mut flow, intent);
@@ -71,7 +84,13 @@ pub fn import(path: &Path) -> Result<Project, ImportError> {
         } else {
             "started by `call` or `link` steps where other flows transition to it"
         };
-        ctx.report.add(Fidelity::Mapped, &source.flow.file, "$", format!("flow `{}`", source.flow.name), format!("flow `{id}`: {note}"));
+        ctx.report.add(
+            Fidelity::Mapped,
+            &source.flow.file,
+            "$",
+            format!("flow `{}`", source.flow.name),
+            format!("flow `{id}`: {note}"),
+        );
         flow_sources.insert(id, source.flow.file.clone());
         flows.push(flow);
     }
@@ -87,7 +106,14 @@ pub fn import(path: &Path) -> Result<Project, ImportError> {
     }
     let mut actions: Vec<_> = ctx.actions.values().cloned().collect();
     fill_action_parameters(&flows, &mut actions);
-    let output = Output { flows, actions, responses, tests, report: ctx.report, flow_sources };
+    let output = Output {
+        flows,
+        actions,
+        responses,
+        tests,
+        report: ctx.report,
+        flow_sources,
+    };
     Ok(output.into_project())
 }
 
@@ -97,7 +123,9 @@ pub fn import(path: &Path) -> Result<Project, ImportError> {
 fn start_triggers(node: &J) -> Result<Vec<String>, ImportError> {
     let mut triggers = Vec::new();
     for route in node.array("transitionRoutes")? {
-        let Some(intent) = route.str("intent")?.map(str::trim) else { continue };
+        let Some(intent) = route.str("intent")?.map(str::trim) else {
+            continue;
+        };
         if intent == WELCOME_INTENT && is_greeting_only(&route)? {
             continue;
         }
@@ -110,75 +138,176 @@ fn start_triggers(node: &J) -> Result<Vec<String>, ImportError> {
 
 /// Returns whether a route only sends messages and stays on the start page.
 pub fn is_greeting_only(route: &J) -> Result<bool, ImportError> {
-    let has_target = ["targetPage", "targetFlow", "targetPlaybook"].iter().any(|k| route.get(k).is_some());
-    let Some(fulfillment) = route.object("triggerFulfillment")? else { return Ok(!has_target) };
+    let has_target = ["targetPage", "targetFlow", "targetPlaybook"]
+        .iter()
+        .any(|k| route.get(k).is_some());
+    let Some(fulfillment) = route.object("triggerFulfillment")? else {
+        return Ok(!has_target);
+    };
     let only_messages = ["setParameterActions", "webhook", "conditionalCases"]
         .iter()
-        .all(|k| fulfillment.get(k).is_none_or(|v| v.value.as_array().is_some_and(|a| a.is_empty())));
+        .all(|k| {
+            fulfillment
+                .get(k)
+                .is_none_or(|v| v.value.as_array().is_some_and(|a| a.is_empty()))
+        });
     Ok(!has_target && only_messages)
 }
 
 fn add_trigger_hints(ctx: &Ctx, flow: &mut Flow, intent: &str) {
-    let Some(found) = ctx.agent.intents.get(intent) else { return };
+    let Some(found) = ctx.agent.intents.get(intent) else {
+        return;
+    };
     let language = &ctx.agent.default_language;
     if let Some(phrases) = found.phrases.get(language).filter(|p| !p.is_empty()) {
-        let examples: Vec<String> = phrases.iter().take(5).map(|p| format!("\"{}\"", plain(p))).collect();
-        flow.description.push_str(&format!(". Started by intent \"{intent}\", for example {}", examples.join(", ")));
+        let examples: Vec<String> = phrases
+            .iter()
+            .take(5)
+            .map(|p| format!("\"{}\"", plain(p)))
+            .collect();
+        flow.description.push_str(&format!(
+            ". Started by intent \"{intent}\", for example {}",
+            examples.join(", ")
+        ));
     }
     for (other, phrases) in found.phrases.iter().filter(|(l, _)| *l != language) {
         if phrases.is_empty() {
             continue;
         }
-        flow.trigger_comments.push(format!("{intent} ({other}): {}", phrases.iter().take(5).cloned().collect::<Vec<_>>().join(" | ")));
+        flow.trigger_comments.push(format!(
+            "{intent} ({other}): {}",
+            phrases
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
     }
 }
 
 fn report_unused(ctx: &mut Ctx) {
     let agent = ctx.agent;
     for intent in agent.intents.values() {
-        let counts: Vec<String> = intent.phrases.iter().map(|(l, p)| format!("{} in `{l}`", p.len())).collect();
-        let phrases = if counts.is_empty() { "no training phrases".to_string() } else { format!("training phrases: {}", counts.join(", ")) };
-        let (fidelity, note) = if intent.is_fallback || intent.name == "Default Negative Intent" {
-            (Fidelity::Unmapped, format!("negative examples; Tern's understanding layer has no negative training data ({phrases})"))
-        } else if intent.name == WELCOME_INTENT && !ctx.triggers.contains_key(&intent.name) {
-            (Fidelity::Approximate, format!("greetings are handled by the engine's `greet` command ({phrases})"))
-        } else if ctx.triggers.contains_key(&intent.name) {
-            (Fidelity::Mapped, format!("an `nlu_trigger` intent; examples are in the flow description ({phrases})"))
-        } else if ctx.used_intents.contains(&intent.name) {
-            (Fidelity::Approximate, format!("checked by `semantic_if` branches that quote up to three phrases ({phrases})"))
+        let counts: Vec<String> = intent
+            .phrases
+            .iter()
+            .map(|(l, p)| format!("{} in `{l}`", p.len()))
+            .collect();
+        let phrases = if counts.is_empty() {
+            "no training phrases".to_string()
         } else {
-            (Fidelity::Unmapped, format!("no route uses this intent, so it was not imported ({phrases})"))
+            format!("training phrases: {}", counts.join(", "))
         };
-        ctx.report.add(fidelity, &intent.file, "$", format!("intent `{}`", intent.name), note);
+        let (fidelity, note) = if intent.is_fallback || intent.name == "Default Negative Intent" {
+            (
+                Fidelity::Unmapped,
+                format!(
+                    "negative examples; Tern's understanding layer has no negative training data ({phrases})"
+                ),
+            )
+        } else if intent.name == WELCOME_INTENT && !ctx.triggers.contains_key(&intent.name) {
+            (
+                Fidelity::Approximate,
+                format!("greetings are handled by the engine's `greet` command ({phrases})"),
+            )
+        } else if ctx.triggers.contains_key(&intent.name) {
+            (
+                Fidelity::Mapped,
+                format!(
+                    "an `nlu_trigger` intent; examples are in the flow description ({phrases})"
+                ),
+            )
+        } else if ctx.used_intents.contains(&intent.name) {
+            (
+                Fidelity::Approximate,
+                format!(
+                    "checked by `semantic_if` branches that quote up to three phrases ({phrases})"
+                ),
+            )
+        } else {
+            (
+                Fidelity::Unmapped,
+                format!("no route uses this intent, so it was not imported ({phrases})"),
+            )
+        };
+        ctx.report.add(
+            fidelity,
+            &intent.file,
+            "$",
+            format!("intent `{}`", intent.name),
+            note,
+        );
         for (language, file) in &intent.phrase_files {
             if language != &agent.default_language {
                 let note = "Tern flows hold one language; these phrases are kept as comments above the flow's `nlu_trigger` where the intent starts a flow";
-                ctx.report.add(Fidelity::Approximate, file, "$.trainingPhrases", format!("`{language}` training phrases of `{}`", intent.name), note);
+                ctx.report.add(
+                    Fidelity::Approximate,
+                    file,
+                    "$.trainingPhrases",
+                    format!("`{language}` training phrases of `{}`", intent.name),
+                    note,
+                );
             }
         }
     }
     for entity in agent.entities.values() {
         let used = ctx.used_entities.contains(&entity.name);
         let (fidelity, note) = if used {
-            (Fidelity::Mapped, "used by form parameters; see those for the collect type".to_string())
+            (
+                Fidelity::Mapped,
+                "used by form parameters; see those for the collect type".to_string(),
+            )
         } else {
-            (Fidelity::Unmapped, "no form parameter uses this entity type, so it was not imported".to_string())
+            (
+                Fidelity::Unmapped,
+                "no form parameter uses this entity type, so it was not imported".to_string(),
+            )
         };
-        ctx.report.add(fidelity, &entity.file, "$", format!("entity type `{}`", entity.name), note);
+        ctx.report.add(
+            fidelity,
+            &entity.file,
+            "$",
+            format!("entity type `{}`", entity.name),
+            note,
+        );
         for (language, count) in &entity.other_languages {
-            let note = format!("{count} entries in `{language}`; Tern options hold the default language only, so add them as synonyms by hand");
-            ctx.report.add(Fidelity::Unmapped, &entity.file, "$", format!("`{language}` entries of `{}`", entity.name), note);
+            let note = format!(
+                "{count} entries in `{language}`; Tern options hold the default language only, so add them as synonyms by hand"
+            );
+            ctx.report.add(
+                Fidelity::Unmapped,
+                &entity.file,
+                "$",
+                format!("`{language}` entries of `{}`", entity.name),
+                note,
+            );
         }
     }
     for webhook in agent.webhooks.values() {
-        let used = ctx.actions.values().any(|a| a.description.contains(&format!("`{}`", webhook.name)));
+        let used = ctx
+            .actions
+            .values()
+            .any(|a| a.description.contains(&format!("`{}`", webhook.name)));
         if !used {
-            ctx.report.add(Fidelity::Unmapped, &webhook.file, "$", format!("webhook `{}`", webhook.name), "no fulfillment calls this webhook, so no action was created");
+            ctx.report.add(
+                Fidelity::Unmapped,
+                &webhook.file,
+                "$",
+                format!("webhook `{}`", webhook.name),
+                "no fulfillment calls this webhook, so no action was created",
+            );
         }
     }
     for generator in agent.generators.values() {
         let note = "generators are LLM prompts run by Dialogflow; Tern flows have no such step (each use is listed separately)";
-        ctx.report.add(Fidelity::Unmapped, &generator.file, "$", format!("generator `{}`", generator.name), note);
+        ctx.report.add(
+            Fidelity::Unmapped,
+            &generator.file,
+            "$",
+            format!("generator `{}`", generator.name),
+            note,
+        );
     }
 }
 
@@ -189,26 +318,58 @@ fn engine_messages(ctx: &mut Ctx) -> Result<BTreeMap<String, String>, ImportErro
     let mut responses = BTreeMap::new();
     responses.insert("anything_else".to_string(), String::new());
     responses.insert("ask_slot".to_string(), String::new());
-    ctx.report.add(Fidelity::Mapped, "agent.json", "$", "engine message `anything_else`", "switched off: Dialogflow says nothing when a flow ends");
+    ctx.report.add(
+        Fidelity::Mapped,
+        "agent.json",
+        "$",
+        "engine message `anything_else`",
+        "switched off: Dialogflow says nothing when a flow ends",
+    );
     ctx.report.add(Fidelity::Mapped, "agent.json", "$", "engine message `ask_slot`", "switched off: a Dialogflow parameter without a prompt waits silently, and wait steps rely on the page's own question");
     let start = &agent.flows[0];
     let node = agent.node(&start.flow);
     for route in node.array("transitionRoutes")? {
-        if route.str("intent")?.map(str::trim) != Some(WELCOME_INTENT) || !is_greeting_only(&route)? {
+        if route.str("intent")?.map(str::trim) != Some(WELCOME_INTENT) || !is_greeting_only(&route)?
+        {
             continue;
         }
-        let messages = route.object("triggerFulfillment")?.map(|f| f.array("messages")).transpose()?.unwrap_or_default();
-        let text = messages.iter().find_map(|m| m.get("text").and_then(|t| t.value.get("text")).and_then(|t| t.get(0)).and_then(|t| t.as_str()));
+        let messages = route
+            .object("triggerFulfillment")?
+            .map(|f| f.array("messages"))
+            .transpose()?
+            .unwrap_or_default();
+        let text = messages.iter().find_map(|m| {
+            m.get("text")
+                .and_then(|t| t.value.get("text"))
+                .and_then(|t| t.get(0))
+                .and_then(|t| t.as_str())
+        });
         let what = "welcome intent route";
         match text.map(cx_text) {
-            Some(converted) if converted.unmapped.is_empty() && converted.slots.is_empty() && !converted.text.is_empty() => {
-                ctx.report.add(Fidelity::Mapped, route.file, route.path.clone(), what, "its message became the engine's `greeting`");
+            Some(converted)
+                if converted.unmapped.is_empty()
+                    && converted.slots.is_empty()
+                    && !converted.text.is_empty() =>
+            {
+                ctx.report.add(
+                    Fidelity::Mapped,
+                    route.file,
+                    route.path.clone(),
+                    what,
+                    "its message became the engine's `greeting`",
+                );
                 ctx.greeting = Some(converted.text.clone());
                 responses.insert("greeting".to_string(), converted.text);
             }
             _ => {
                 let note = "the greeting is generated or uses parameters, which the engine's `greeting` message cannot do; the default greeting is used";
-                ctx.report.add(Fidelity::Unmapped, route.file, route.path.clone(), what, note);
+                ctx.report.add(
+                    Fidelity::Unmapped,
+                    route.file,
+                    route.path.clone(),
+                    what,
+                    note,
+                );
             }
         }
     }
@@ -216,11 +377,29 @@ fn engine_messages(ctx: &mut Ctx) -> Result<BTreeMap<String, String>, ImportErro
         if handler.str("event")? != Some("sys.no-match-default") {
             continue;
         }
-        let variants = handler.object("triggerFulfillment")?.map(|f| f.array("messages")).transpose()?.unwrap_or_default();
-        let text = variants.iter().find_map(|m| m.get("text").and_then(|t| t.value.get("text")).and_then(|t| t.get(0)).and_then(|t| t.as_str()));
-        if let Some(converted) = text.map(cx_text).filter(|c| c.unmapped.is_empty() && c.slots.is_empty() && !c.text.is_empty()) {
+        let variants = handler
+            .object("triggerFulfillment")?
+            .map(|f| f.array("messages"))
+            .transpose()?
+            .unwrap_or_default();
+        let text = variants.iter().find_map(|m| {
+            m.get("text")
+                .and_then(|t| t.value.get("text"))
+                .and_then(|t| t.get(0))
+                .and_then(|t| t.as_str())
+        });
+        if let Some(converted) = text
+            .map(cx_text)
+            .filter(|c| c.unmapped.is_empty() && c.slots.is_empty() && !c.text.is_empty())
+        {
             let note = "the start flow's no-match message became the engine's `not_understood` (the first variant)";
-            ctx.report.add(Fidelity::Approximate, handler.file, handler.path.clone(), "`sys.no-match-default` handler", note);
+            ctx.report.add(
+                Fidelity::Approximate,
+                handler.file,
+                handler.path.clone(),
+                "`sys.no-match-default` handler",
+                note,
+            );
             responses.insert("not_understood".to_string(), converted.text);
         }
     }
@@ -274,14 +453,23 @@ impl Ctx<'_> {
     /// Returns whether adding the edge makes a flow call itself, counting the
     /// flows a called flow links to, as Tern's `recursive_call` rule does.
     fn recursive_with(&self, added: &(String, String), kind: Edge) -> bool {
-        let mut edges: Vec<(&str, &str, Edge)> = self.edges.iter().map(|((a, b), e)| (a.as_str(), b.as_str(), *e)).collect();
+        let mut edges: Vec<(&str, &str, Edge)> = self
+            .edges
+            .iter()
+            .map(|((a, b), e)| (a.as_str(), b.as_str(), *e))
+            .collect();
         edges.push((&added.0, &added.1, kind));
         let links = |from: &str| -> BTreeSet<String> {
             let mut seen = BTreeSet::new();
             let mut pending = vec![from.to_string()];
             while let Some(current) = pending.pop() {
                 if seen.insert(current.clone()) {
-                    pending.extend(edges.iter().filter(|(a, _, e)| *a == current && *e == Edge::Link).map(|(_, b, _)| b.to_string()));
+                    pending.extend(
+                        edges
+                            .iter()
+                            .filter(|(a, _, e)| *a == current && *e == Edge::Link)
+                            .map(|(_, b, _)| b.to_string()),
+                    );
                 }
             }
             seen
@@ -295,7 +483,10 @@ impl Ctx<'_> {
         let nodes: Vec<String> = invokes.keys().cloned().collect();
         nodes.iter().any(|start| {
             let mut seen = BTreeSet::new();
-            let mut pending: Vec<String> = invokes.get(start).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            let mut pending: Vec<String> = invokes
+                .get(start)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
             while let Some(current) = pending.pop() {
                 if &current == start {
                     return true;

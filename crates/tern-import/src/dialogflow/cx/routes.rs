@@ -36,7 +36,9 @@ pub struct Route<'a> {
 
 impl Route<'_> {
     pub fn has_target(&self) -> bool {
-        ["targetPage", "targetFlow", "targetPlaybook"].iter().any(|key| self.node.get(key).is_some())
+        ["targetPage", "targetFlow", "targetPlaybook"]
+            .iter()
+            .any(|key| self.node.get(key).is_some())
     }
 }
 
@@ -54,15 +56,28 @@ pub enum Mode {
 
 impl<'a> FlowBuilder<'a, '_> {
     /// Parses the routes of a page, flow or route group node.
-    pub fn parse_routes(&mut self, node: &J<'a>, origin: &str) -> Result<Vec<Route<'a>>, ImportError> {
+    pub fn parse_routes(
+        &mut self,
+        node: &J<'a>,
+        origin: &str,
+    ) -> Result<Vec<Route<'a>>, ImportError> {
         let mut routes = Vec::new();
         for route in node.array("transitionRoutes")? {
-            let intent = route.str("intent")?.map(|i| i.trim().to_string()).filter(|i| !i.is_empty());
-            let raw_condition = route.str("condition")?.map(str::trim).filter(|c| !c.is_empty());
+            let intent = route
+                .str("intent")?
+                .map(|i| i.trim().to_string())
+                .filter(|i| !i.is_empty());
+            let raw_condition = route
+                .str("condition")?
+                .map(str::trim)
+                .filter(|c| !c.is_empty());
             if intent.is_none() && raw_condition.is_none() {
                 return Err(route.error("a transition route needs an `intent` or a `condition`, and this one has neither"));
             }
-            let targets = ["targetPage", "targetFlow", "targetPlaybook"].iter().filter(|key| route.get(key).is_some()).count();
+            let targets = ["targetPage", "targetFlow", "targetPlaybook"]
+                .iter()
+                .filter(|key| route.get(key).is_some())
+                .count();
             if targets > 1 {
                 return Err(route.error("a transition route may have only one of `targetPage`, `targetFlow` and `targetPlaybook`"));
             }
@@ -77,18 +92,37 @@ impl<'a> FlowBuilder<'a, '_> {
                 Some(raw) => match condition::translate(raw) {
                     Ok(text) if text == "true" => Test::Always,
                     Ok(text) => {
-                        self.ctx.report.add(Fidelity::Mapped, route.file, route.field_path("condition"), format!("condition `{raw}`"), format!("translated to `{text}`"));
+                        self.ctx.report.add(
+                            Fidelity::Mapped,
+                            route.file,
+                            route.field_path("condition"),
+                            format!("condition `{raw}`"),
+                            format!("translated to `{text}`"),
+                        );
                         Test::If(text)
                     }
                     Err(reason) => {
-                        let note = format!("{reason}; the branch is disabled (`if: \"false\"`) and the original is kept as a comment, so write the condition by hand");
-                        self.ctx.report.add(Fidelity::Unmapped, route.file, route.field_path("condition"), format!("condition `{raw}`"), note);
+                        let note = format!(
+                            "{reason}; the branch is disabled (`if: \"false\"`) and the original is kept as a comment, so write the condition by hand"
+                        );
+                        self.ctx.report.add(
+                            Fidelity::Unmapped,
+                            route.file,
+                            route.field_path("condition"),
+                            format!("condition `{raw}`"),
+                            note,
+                        );
                         self.ctx.untranslated_conditions += 1;
                         Test::Untranslated(raw.to_string(), reason)
                     }
                 },
             };
-            routes.push(Route { node: route, intent, test, origin: origin.to_string() });
+            routes.push(Route {
+                node: route,
+                intent,
+                test,
+                origin: origin.to_string(),
+            });
         }
         Ok(routes)
     }
@@ -96,14 +130,29 @@ impl<'a> FlowBuilder<'a, '_> {
     /// Parses the routes of the route groups a page or flow lists.
     pub fn group_routes(&mut self, node: &J<'a>) -> Result<Vec<Route<'a>>, ImportError> {
         let mut routes = Vec::new();
-        for (index, reference) in node.strings("transitionRouteGroups")?.into_iter().enumerate() {
+        for (index, reference) in node
+            .strings("transitionRouteGroups")?
+            .into_iter()
+            .enumerate()
+        {
             let name = reference.rsplit('/').next().unwrap_or(reference).trim();
             let agent = self.ctx.agent;
-            let group = self.src.groups.iter().chain(agent.agent_groups.iter()).find(|g| g.name == name || group_id(g) == name);
+            let group = self
+                .src
+                .groups
+                .iter()
+                .chain(agent.agent_groups.iter())
+                .find(|g| g.name == name || group_id(g) == name);
             let Some(group) = group else {
                 let path = format!("{}[{index}]", node.field_path("transitionRouteGroups"));
-                let message = format!("route group `{name}` is not in the export (looked in the flow's and the agent's `transitionRouteGroups/` folders)");
-                return Err(crate::project::ImportError::invalid(agent.export.error_path(node.file), path, message));
+                let message = format!(
+                    "route group `{name}` is not in the export (looked in the flow's and the agent's `transitionRouteGroups/` folders)"
+                );
+                return Err(crate::project::ImportError::invalid(
+                    agent.export.error_path(node.file),
+                    path,
+                    message,
+                ));
             };
             let group_node = agent.node(group);
             self.ctx.report.add(
@@ -113,14 +162,21 @@ impl<'a> FlowBuilder<'a, '_> {
                 format!("route group `{}`", group.name),
                 "its routes are added to the routes of this page, after the page's own",
             );
-            routes.extend(self.parse_routes(&group_node, &format!("route group `{}`", group.name))?);
+            routes
+                .extend(self.parse_routes(&group_node, &format!("route group `{}`", group.name))?);
         }
         Ok(routes)
     }
 
     /// Builds the branch steps for `routes`, tried in order, going to
     /// `fallback` when none matches. Returns the id of the first step.
-    pub fn chain(&mut self, routes: &[Route<'a>], fallback: &str, mode: Mode, page: &mut PageCtx<'a>) -> Result<String, ImportError> {
+    pub fn chain(
+        &mut self,
+        routes: &[Route<'a>],
+        fallback: &str,
+        mode: Mode,
+        page: &mut PageCtx<'a>,
+    ) -> Result<String, ImportError> {
         if routes.is_empty() {
             return Ok(fallback.to_string());
         }
@@ -136,7 +192,9 @@ impl<'a> FlowBuilder<'a, '_> {
                 break;
             }
             let continues = mode == Mode::Entry && !route.has_target();
-            let compound = mode == Mode::Input && route.intent.is_some() && !matches!(route.test, Test::Always);
+            let compound = mode == Mode::Input
+                && route.intent.is_some()
+                && !matches!(route.test, Test::Always);
             if continues || compound {
                 end = index + 1;
                 break;
@@ -154,7 +212,10 @@ impl<'a> FlowBuilder<'a, '_> {
             let rest = fallback.to_string();
             return self.route_action(route, &rest, mode, page);
         }
-        let id = self.preset_chain_id.take().unwrap_or_else(|| self.alloc(&format!("{}_routes", page.prefix)));
+        let id = self
+            .preset_chain_id
+            .take()
+            .unwrap_or_else(|| self.alloc(&format!("{}_routes", page.prefix)));
         let placeholder = self.steps.len();
         self.steps.push(Step::new(id.clone(), Kind::Route, "END"));
         let rest = match unconditional {
@@ -174,20 +235,36 @@ impl<'a> FlowBuilder<'a, '_> {
                 _ => None,
             };
             match (semantic, &route.test) {
-                (Some(sentence), Test::Always) => branches.push(Branch { condition: Condition::Semantic(sentence), then: action, comments }),
+                (Some(sentence), Test::Always) => branches.push(Branch {
+                    condition: Condition::Semantic(sentence),
+                    then: action,
+                    comments,
+                }),
                 (Some(sentence), test) => {
                     let check = self.alloc(&format!("{}_check", page.prefix));
                     let (condition, check_comments) = if_condition(test);
                     let mut step = Step::new(check.clone(), Kind::Route, "END");
-                    step.next = Next::Branches(vec![Branch { condition, then: action, comments: check_comments }]);
+                    step.next = Next::Branches(vec![Branch {
+                        condition,
+                        then: action,
+                        comments: check_comments,
+                    }]);
                     step.otherwise = Some(rest.clone());
                     self.steps.push(step);
-                    branches.push(Branch { condition: Condition::Semantic(sentence), then: check, comments });
+                    branches.push(Branch {
+                        condition: Condition::Semantic(sentence),
+                        then: check,
+                        comments,
+                    });
                 }
                 (None, test) => {
                     let (condition, mut extra) = if_condition(test);
                     comments.append(&mut extra);
-                    branches.push(Branch { condition, then: action, comments });
+                    branches.push(Branch {
+                        condition,
+                        then: action,
+                        comments,
+                    });
                 }
             }
         }
@@ -201,7 +278,12 @@ impl<'a> FlowBuilder<'a, '_> {
     /// `semantic_if` per intent, then that intent's conditions in order.
     /// Dialogflow matches one intent per message, so only the routes of
     /// that intent can apply, and grouping by intent keeps their order.
-    pub fn intent_dispatch(&mut self, routes: &[Route<'a>], fallback: &str, page: &mut PageCtx<'a>) -> Result<String, ImportError> {
+    pub fn intent_dispatch(
+        &mut self,
+        routes: &[Route<'a>],
+        fallback: &str,
+        page: &mut PageCtx<'a>,
+    ) -> Result<String, ImportError> {
         let mut intents: Vec<&str> = Vec::new();
         for route in routes {
             if let Some(intent) = route.intent.as_deref() {
@@ -210,12 +292,19 @@ impl<'a> FlowBuilder<'a, '_> {
                 }
             }
         }
-        let id = self.preset_chain_id.take().unwrap_or_else(|| self.alloc(&format!("{}_intents", page.prefix)));
+        let id = self
+            .preset_chain_id
+            .take()
+            .unwrap_or_else(|| self.alloc(&format!("{}_intents", page.prefix)));
         let placeholder = self.steps.len();
-        self.steps.push(Step::new(id.clone(), Kind::Route, fallback));
+        self.steps
+            .push(Step::new(id.clone(), Kind::Route, fallback));
         let mut branches = Vec::new();
         for intent in intents {
-            let own: Vec<&Route<'a>> = routes.iter().filter(|r| r.intent.as_deref() == Some(intent)).collect();
+            let own: Vec<&Route<'a>> = routes
+                .iter()
+                .filter(|r| r.intent.as_deref() == Some(intent))
+                .collect();
             let sentence = self.semantic_text(intent);
             let mut checks = Vec::new();
             let mut otherwise = fallback.to_string();
@@ -226,7 +315,13 @@ impl<'a> FlowBuilder<'a, '_> {
                         otherwise = action;
                         for shadowed in &own[index + 1..] {
                             let note = "never taken: an earlier route on the same intent always matches, so it was left out";
-                            self.ctx.report.add(Fidelity::Approximate, shadowed.node.file, shadowed.node.path.clone(), route_what(shadowed), note);
+                            self.ctx.report.add(
+                                Fidelity::Approximate,
+                                shadowed.node.file,
+                                shadowed.node.path.clone(),
+                                route_what(shadowed),
+                                note,
+                            );
                         }
                         break;
                     }
@@ -235,22 +330,38 @@ impl<'a> FlowBuilder<'a, '_> {
                         if route.origin != "page" {
                             comments.push(format!("from {}", route.origin));
                         }
-                        checks.push(Branch { condition, then: action, comments });
+                        checks.push(Branch {
+                            condition,
+                            then: action,
+                            comments,
+                        });
                     }
                 }
             }
             let then = if checks.is_empty() {
                 otherwise
             } else {
-                let check = self.alloc(&format!("{}_{}", page.prefix, crate::dialogflow::names::snake_case(intent)));
+                let check = self.alloc(&format!(
+                    "{}_{}",
+                    page.prefix,
+                    crate::dialogflow::names::snake_case(intent)
+                ));
                 let mut step = Step::new(check.clone(), Kind::Route, "END");
                 step.next = Next::Branches(checks);
                 step.otherwise = Some(otherwise);
                 self.steps.push(step);
                 check
             };
-            let comments = own.first().filter(|r| r.origin != "page").map(|r| vec![format!("from {}", r.origin)]).unwrap_or_default();
-            branches.push(Branch { condition: Condition::Semantic(sentence), then, comments });
+            let comments = own
+                .first()
+                .filter(|r| r.origin != "page")
+                .map(|r| vec![format!("from {}", r.origin)])
+                .unwrap_or_default();
+            branches.push(Branch {
+                condition: Condition::Semantic(sentence),
+                then,
+                comments,
+            });
         }
         let step = &mut self.steps[placeholder];
         step.next = Next::Branches(branches);
@@ -265,9 +376,23 @@ impl<'a> FlowBuilder<'a, '_> {
 
     /// The steps of a matched route: its fulfillment, then its target.
     /// `continue_to` is where a route without target goes.
-    fn route_action(&mut self, route: &Route<'a>, continue_to: &str, mode: Mode, page: &mut PageCtx<'a>) -> Result<String, ImportError> {
-        let continuation = if route.has_target() { String::new() } else { continue_to.to_string() };
-        let key = (route.node.file.to_string(), route.node.path.clone(), continuation);
+    fn route_action(
+        &mut self,
+        route: &Route<'a>,
+        continue_to: &str,
+        mode: Mode,
+        page: &mut PageCtx<'a>,
+    ) -> Result<String, ImportError> {
+        let continuation = if route.has_target() {
+            String::new()
+        } else {
+            continue_to.to_string()
+        };
+        let key = (
+            route.node.file.to_string(),
+            route.node.path.clone(),
+            continuation,
+        );
         if let Some(id) = page.actions.get(&key) {
             return Ok(id.clone());
         }
@@ -282,13 +407,33 @@ impl<'a> FlowBuilder<'a, '_> {
             }
         };
         let note = match (&route.intent, mode) {
-            (Some(_), Mode::Input) => "the intent is checked with a `semantic_if` on the user's reply",
+            (Some(_), Mode::Input) => {
+                "the intent is checked with a `semantic_if` on the user's reply"
+            }
             (Some(_), _) => "taken when the flow is started by this intent",
             (None, _) => "a branch of the page's routes",
         };
-        let fidelity = if route.intent.is_some() && mode == Mode::Input { Fidelity::Approximate } else { Fidelity::Mapped };
-        self.ctx.report.add(fidelity, route.node.file, route.node.path.clone(), what, note);
-        let base = format!("{}_{}", page.prefix, route.intent.as_deref().map(crate::dialogflow::names::snake_case).unwrap_or_else(|| "then".into()));
+        let fidelity = if route.intent.is_some() && mode == Mode::Input {
+            Fidelity::Approximate
+        } else {
+            Fidelity::Mapped
+        };
+        self.ctx.report.add(
+            fidelity,
+            route.node.file,
+            route.node.path.clone(),
+            what,
+            note,
+        );
+        let base = format!(
+            "{}_{}",
+            page.prefix,
+            route
+                .intent
+                .as_deref()
+                .map(crate::dialogflow::names::snake_case)
+                .unwrap_or_else(|| "then".into())
+        );
         let entry = match route.node.object("triggerFulfillment")? {
             Some(fulfillment) => self.fulfillment(&fulfillment, &base, &target, page)?.entry,
             None => target,
@@ -299,7 +444,12 @@ impl<'a> FlowBuilder<'a, '_> {
 }
 
 fn group_id(group: &super::agent::Source) -> &str {
-    group.value.get("name").and_then(|n| n.as_str()).map(|n| n.rsplit('/').next().unwrap_or(n)).unwrap_or_default()
+    group
+        .value
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(|n| n.rsplit('/').next().unwrap_or(n))
+        .unwrap_or_default()
 }
 
 /// The `if` condition of a test, with a comment for untranslated ones.
@@ -307,16 +457,22 @@ fn if_condition(test: &Test) -> (Condition, Vec<String>) {
     match test {
         Test::Always => (Condition::If("true".into()), Vec::new()),
         Test::If(text) => (Condition::If(text.clone()), Vec::new()),
-        Test::Untranslated(raw, reason) => {
-            (Condition::If("false".into()), vec![format!("NOT TRANSLATED ({reason}): {raw}")])
-        }
+        Test::Untranslated(raw, reason) => (
+            Condition::If("false".into()),
+            vec![format!("NOT TRANSLATED ({reason}): {raw}")],
+        ),
     }
 }
 
 /// How a route is named in the report.
 pub fn route_what(route: &Route) -> String {
-    match (&route.intent, route.node.value.get("condition").and_then(|c| c.as_str())) {
-        (Some(intent), Some(condition)) => format!("route on intent `{intent}` with condition `{condition}`"),
+    match (
+        &route.intent,
+        route.node.value.get("condition").and_then(|c| c.as_str()),
+    ) {
+        (Some(intent), Some(condition)) => {
+            format!("route on intent `{intent}` with condition `{condition}`")
+        }
         (Some(intent), None) => format!("route on intent `{intent}`"),
         (None, Some(condition)) => format!("route with condition `{condition}`"),
         (None, None) => "route".into(),

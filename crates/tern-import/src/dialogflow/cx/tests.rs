@@ -44,7 +44,13 @@ pub fn convert(ctx: &mut Ctx) -> Result<BTreeMap<String, String>, ImportError> {
                 ctx.report.add(Fidelity::Approximate, &source.file, "$", format!("test case `{}`", source.name), "a conversation test; commands are derived from the expected intents and parameters, and webhooks are stubbed as succeeding");
             }
             Err(reason) => {
-                ctx.report.add(Fidelity::Unmapped, &source.file, "$", format!("test case `{}`", source.name), reason);
+                ctx.report.add(
+                    Fidelity::Unmapped,
+                    &source.file,
+                    "$",
+                    format!("test case `{}`", source.name),
+                    reason,
+                );
             }
         }
     }
@@ -54,7 +60,11 @@ pub fn convert(ctx: &mut Ctx) -> Result<BTreeMap<String, String>, ImportError> {
 
 /// Converts one test case. The inner error gives the reason a case cannot
 /// be converted.
-fn convert_case(ctx: &mut Ctx, node: &J, name: &str) -> Result<Result<String, String>, ImportError> {
+fn convert_case(
+    ctx: &mut Ctx,
+    node: &J,
+    name: &str,
+) -> Result<Result<String, String>, ImportError> {
     let mut out = String::new();
     let _ = writeln!(out, "  - name: {}", scalar(name));
     out.push_str("    turns:\n");
@@ -67,12 +77,30 @@ fn convert_case(ctx: &mut Ctx, node: &J, name: &str) -> Result<Result<String, St
     }
     for turn in turns {
         let input = turn.object("userInput")?.and_then(|u| u.get("input"));
-        let Some(text) = input.as_ref().and_then(|i| i.value.get("text")).and_then(|t| t.get("text")).and_then(|t| t.as_str()) else {
-            return Ok(Err(format!("turn {} sends an event or DTMF instead of text, which Tern tests cannot express", turn.path)));
+        let Some(text) = input
+            .as_ref()
+            .and_then(|i| i.value.get("text"))
+            .and_then(|t| t.get("text"))
+            .and_then(|t| t.as_str())
+        else {
+            return Ok(Err(format!(
+                "turn {} sends an event or DTMF instead of text, which Tern tests cannot express",
+                turn.path
+            )));
         };
         let output = turn.object("virtualAgentOutput")?;
-        let intent = output.as_ref().and_then(|o| o.value.get("triggeredIntent")).and_then(|i| i.get("displayName")).and_then(|n| n.as_str()).map(str::trim);
-        let page = output.as_ref().and_then(|o| o.value.get("currentPage")).and_then(|p| p.get("displayName")).and_then(|n| n.as_str()).map(str::trim);
+        let intent = output
+            .as_ref()
+            .and_then(|o| o.value.get("triggeredIntent"))
+            .and_then(|i| i.get("displayName"))
+            .and_then(|n| n.as_str())
+            .map(str::trim);
+        let page = output
+            .as_ref()
+            .and_then(|o| o.value.get("currentPage"))
+            .and_then(|p| p.get("displayName"))
+            .and_then(|n| n.as_str())
+            .map(str::trim);
         let params: BTreeMap<String, Value> = output
             .as_ref()
             .and_then(|o| o.value.get("sessionParameters"))
@@ -86,7 +114,8 @@ fn convert_case(ctx: &mut Ctx, node: &J, name: &str) -> Result<Result<String, St
             if let Some(flow) = ctx.triggers.get(intent).filter(|_| active_flow.is_none()) {
                 commands.push(format!("start_flow: {}", scalar(flow)));
                 active_flow = Some(flow.clone());
-            } else if let Some((_, _, slot)) = previous_page.as_ref().and_then(|p| wait_of(ctx, p)) {
+            } else if let Some((_, _, slot)) = previous_page.as_ref().and_then(|p| wait_of(ctx, p))
+            {
                 commands.push(format!("set_slot: {{{}: {}}}", scalar(&slot), scalar(text)));
                 if let Some(sentence) = ctx.semantic.get(intent) {
                     judgements.push(sentence.clone());
@@ -97,7 +126,11 @@ fn convert_case(ctx: &mut Ctx, node: &J, name: &str) -> Result<Result<String, St
             if previous_params.get(key) == Some(value) || !is_collected(ctx, &slot_name(key)) {
                 continue;
             }
-            commands.push(format!("set_slot: {{{}: {}}}", scalar(&slot_name(key)), inline_value(&normalise(value))));
+            commands.push(format!(
+                "set_slot: {{{}: {}}}",
+                scalar(&slot_name(key)),
+                inline_value(&normalise(value))
+            ));
         }
         previous_params = params;
 
@@ -139,7 +172,12 @@ fn convert_case(ctx: &mut Ctx, node: &J, name: &str) -> Result<Result<String, St
                 let _ = writeln!(out, "          - {}", scalar(message));
             }
         }
-        let ended = page.is_some_and(|p| matches!(p.to_ascii_uppercase().replace(' ', "_").as_str(), "END_SESSION" | "END_FLOW"));
+        let ended = page.is_some_and(|p| {
+            matches!(
+                p.to_ascii_uppercase().replace(' ', "_").as_str(),
+                "END_SESSION" | "END_FLOW"
+            )
+        });
         if ended {
             out.push_str("        expect: {flow: null}\n");
             active_flow = None;
@@ -153,24 +191,36 @@ fn convert_case(ctx: &mut Ctx, node: &J, name: &str) -> Result<Result<String, St
 
 /// Finds the wait step of a page by its display name, in any flow.
 fn wait_of(ctx: &Ctx, page: &str) -> Option<(String, String, String)> {
-    ctx.waits.iter().find(|((_, p), _)| p == page).map(|(_, wait)| wait.clone())
+    ctx.waits
+        .iter()
+        .find(|((_, p), _)| p == page)
+        .map(|(_, wait)| wait.clone())
 }
 
 /// Returns the id of the Tern flow that contains a page.
 fn flow_of_page(ctx: &Ctx, page: &str) -> Option<String> {
     let agent = ctx.agent;
-    agent.flows.iter().find(|f| f.pages.iter().any(|p| p.name == page)).map(|f| ctx.flow_ids[&f.flow.name].clone())
+    agent
+        .flows
+        .iter()
+        .find(|f| f.pages.iter().any(|p| p.name == page))
+        .map(|f| ctx.flow_ids[&f.flow.name].clone())
 }
 
 fn is_collected(ctx: &Ctx, slot: &str) -> bool {
-    ctx.forms.values().flatten().any(|(_, _, collected)| collected == slot)
+    ctx.forms
+        .values()
+        .flatten()
+        .any(|(_, _, collected)| collected == slot)
 }
 
 /// CX writes dates as `{year, month, day}`; Tern's date slots take text.
 fn normalise(value: &Value) -> Value {
     let number = |key: &str| value.get(key).and_then(Value::as_f64);
     match (number("year"), number("month"), number("day")) {
-        (Some(year), Some(month), Some(day)) => Value::String(format!("{year:04}-{month:02}-{day:02}")),
+        (Some(year), Some(month), Some(day)) => {
+            Value::String(format!("{year:04}-{month:02}-{day:02}"))
+        }
         _ => value.clone(),
     }
 }

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::dialogflow::archive::{file_stem, Export};
-use crate::dialogflow::entities::{option, EntityKind, EntityType};
+use crate::dialogflow::archive::{Export, file_stem};
+use crate::dialogflow::entities::{EntityKind, EntityType, option};
 use crate::dialogflow::json::J;
 use crate::project::ImportError;
 
@@ -60,7 +60,9 @@ pub struct Parameter {
 
 impl Intent {
     pub fn is_welcome(&self) -> bool {
-        self.action == "input.welcome" || self.events.iter().any(|e| e == "WELCOME") || self.name.eq_ignore_ascii_case("Default Welcome Intent")
+        self.action == "input.welcome"
+            || self.events.iter().any(|e| e == "WELCOME")
+            || self.name.eq_ignore_ascii_case("Default Welcome Intent")
     }
 }
 
@@ -73,16 +75,34 @@ impl Agent {
         let root = J::root(&agent_json, "agent.json", &export.origin);
         let language = root.str("language")?.unwrap_or("en").to_string();
         let webhook = root.object("webhook")?;
-        let webhook_url = webhook.as_ref().map(|w| w.str("url")).transpose()?.flatten().filter(|u| !u.is_empty()).map(str::to_string);
+        let webhook_url = webhook
+            .as_ref()
+            .map(|w| w.str("url"))
+            .transpose()?
+            .flatten()
+            .filter(|u| !u.is_empty())
+            .map(str::to_string);
         let webhook_has_credentials = webhook.as_ref().is_some_and(|w| {
-            ["username", "password", "headers"].iter().any(|k| w.get(k).is_some_and(|v| !v.value.as_str().is_some_and(str::is_empty) && v.value.as_object().is_none_or(|o| !o.is_empty())))
+            ["username", "password", "headers"].iter().any(|k| {
+                w.get(k).is_some_and(|v| {
+                    !v.value.as_str().is_some_and(str::is_empty)
+                        && v.value.as_object().is_none_or(|o| !o.is_empty())
+                })
+            })
         });
 
         let mut entities = BTreeMap::new();
-        for file in export.files_in("entities", ".json").into_iter().filter(|f| !f.contains("_entries_")) {
+        for file in export
+            .files_in("entities", ".json")
+            .into_iter()
+            .filter(|f| !f.contains("_entries_"))
+        {
             let value = export.json(&file)?;
             let node = J::root(&value, &file, &export.origin);
-            let name = node.str("name")?.map(|n| n.trim().to_string()).unwrap_or_else(|| file_stem(&file).trim().to_string());
+            let name = node
+                .str("name")?
+                .map(|n| n.trim().to_string())
+                .unwrap_or_else(|| file_stem(&file).trim().to_string());
             let kind = if node.flag("isRegexp")? {
                 EntityKind::Regexp
             } else if node.flag("isEnum")? {
@@ -90,19 +110,37 @@ impl Agent {
             } else {
                 EntityKind::Map
             };
-            let mut entity = EntityType { name: name.clone(), file: file.clone(), kind, ..Default::default() };
+            let mut entity = EntityType {
+                name: name.clone(),
+                file: file.clone(),
+                kind,
+                ..Default::default()
+            };
             let stem = file.strip_suffix(".json").unwrap_or(&file).to_string();
-            for entries_file in export.files_in("entities", ".json").into_iter().filter(|f| f.starts_with(&format!("{stem}_entries_"))) {
-                let entries_language = entries_file.strip_prefix(&format!("{stem}_entries_")).and_then(|r| r.strip_suffix(".json")).unwrap_or_default().to_string();
+            for entries_file in export
+                .files_in("entities", ".json")
+                .into_iter()
+                .filter(|f| f.starts_with(&format!("{stem}_entries_")))
+            {
+                let entries_language = entries_file
+                    .strip_prefix(&format!("{stem}_entries_"))
+                    .and_then(|r| r.strip_suffix(".json"))
+                    .unwrap_or_default()
+                    .to_string();
                 let value = export.json(&entries_file)?;
                 let node = J::root(&value, &entries_file, &export.origin);
                 let entries = node.elements()?;
                 if entries_language != language {
-                    entity.other_languages.insert(entries_language, entries.len());
+                    entity
+                        .other_languages
+                        .insert(entries_language, entries.len());
                     continue;
                 }
                 for entry in entries {
-                    entity.entries.push(option(entry.required_str("value")?, &entry.strings("synonyms")?));
+                    entity.entries.push(option(
+                        entry.required_str("value")?,
+                        &entry.strings("synonyms")?,
+                    ));
                 }
             }
             entities.insert(name, entity);
@@ -115,8 +153,15 @@ impl Agent {
             let node = J::root(&value, file, &export.origin);
             let mut intent = read_intent(&node, file, &language)?;
             let stem = file.strip_suffix(".json").unwrap_or(file).to_string();
-            for phrases_file in all.iter().filter(|f| f.starts_with(&format!("{stem}_usersays_"))) {
-                let phrases_language = phrases_file.strip_prefix(&format!("{stem}_usersays_")).and_then(|r| r.strip_suffix(".json")).unwrap_or_default().to_string();
+            for phrases_file in all
+                .iter()
+                .filter(|f| f.starts_with(&format!("{stem}_usersays_")))
+            {
+                let phrases_language = phrases_file
+                    .strip_prefix(&format!("{stem}_usersays_"))
+                    .and_then(|r| r.strip_suffix(".json"))
+                    .unwrap_or_default()
+                    .to_string();
                 let value = export.json(phrases_file)?;
                 let node = J::root(&value, phrases_file, &export.origin);
                 let mut phrases = Vec::new();
@@ -135,14 +180,27 @@ impl Agent {
             intents.push(intent);
         }
         if intents.is_empty() {
-            return Err(ImportError::NotAProject(export.origin.clone(), "Dialogflow ES", "the export has no `intents/` files".into()));
+            return Err(ImportError::NotAProject(
+                export.origin.clone(),
+                "Dialogflow ES",
+                "the export has no `intents/` files".into(),
+            ));
         }
-        Ok(Agent { language, webhook_url, webhook_has_credentials, intents, entities })
+        Ok(Agent {
+            language,
+            webhook_url,
+            webhook_has_credentials,
+            intents,
+            entities,
+        })
     }
 
     /// Returns the follow-up intents of an intent, in file order.
     pub fn children(&self, id: &str) -> Vec<&Intent> {
-        self.intents.iter().filter(|i| i.parent.as_deref() == Some(id)).collect()
+        self.intents
+            .iter()
+            .filter(|i| i.parent.as_deref() == Some(id))
+            .collect()
     }
 }
 
@@ -153,31 +211,57 @@ fn read_intent(node: &J, file: &str, language: &str) -> Result<Intent, ImportErr
     let mut intent = Intent {
         id: node.str("id")?.unwrap_or_default().to_string(),
         parent: node.str("parentId")?.map(str::to_string),
-        name: node.str("name")?.map(|n| n.trim().to_string()).unwrap_or_else(|| file_stem(file).trim().to_string()),
+        name: node
+            .str("name")?
+            .map(|n| n.trim().to_string())
+            .unwrap_or_else(|| file_stem(file).trim().to_string()),
         file: file.to_string(),
         is_fallback: node.flag("fallbackIntent")?,
         webhook: node.flag("webhookUsed")?,
-        input_contexts: node.strings("contexts")?.into_iter().map(str::to_string).collect(),
+        input_contexts: node
+            .strings("contexts")?
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         ..Default::default()
     };
     for event in node.array("events")? {
-        intent.events.push(event.str("name")?.unwrap_or_default().to_string());
+        intent
+            .events
+            .push(event.str("name")?.unwrap_or_default().to_string());
     }
-    let Some(response) = node.array("responses")?.into_iter().next() else { return Ok(intent) };
+    let Some(response) = node.array("responses")?.into_iter().next() else {
+        return Ok(intent);
+    };
     intent.action = response.str("action")?.unwrap_or_default().to_string();
     intent.reset_contexts = response.flag("resetContexts")?;
     for context in response.array("affectedContexts")? {
-        let lifespan = context.get("lifespan").and_then(|l| l.value.as_i64()).unwrap_or(5);
+        let lifespan = context
+            .get("lifespan")
+            .and_then(|l| l.value.as_i64())
+            .unwrap_or(5);
         if lifespan > 0 {
-            intent.output_contexts.push(context.required_str("name")?.to_string());
+            intent
+                .output_contexts
+                .push(context.required_str("name")?.to_string());
         }
     }
     for parameter in response.array("parameters")? {
         let prompts = parameter
             .array("prompts")?
             .into_iter()
-            .filter(|p| p.value.get("lang").and_then(|l| l.as_str()).is_none_or(|l| l == language))
-            .filter_map(|p| p.value.get("value").and_then(|v| v.as_str()).map(str::to_string))
+            .filter(|p| {
+                p.value
+                    .get("lang")
+                    .and_then(|l| l.as_str())
+                    .is_none_or(|l| l == language)
+            })
+            .filter_map(|p| {
+                p.value
+                    .get("value")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })
             .collect();
         intent.parameters.push(Parameter {
             name: parameter.required_str("name")?.to_string(),
@@ -190,7 +274,9 @@ fn read_intent(node: &J, file: &str, language: &str) -> Result<Intent, ImportErr
     for message in response.array("messages")? {
         let message_language = message.str("lang")?.unwrap_or(language);
         if message_language != language {
-            intent.unmapped_messages.push((message.path.clone(), format!("{message_language} language")));
+            intent
+                .unmapped_messages
+                .push((message.path.clone(), format!("{message_language} language")));
             continue;
         }
         let kind = match message.value.get("type") {
@@ -199,10 +285,19 @@ fn read_intent(node: &J, file: &str, language: &str) -> Result<Intent, ImportErr
             _ => String::new(),
         };
         match kind.as_str() {
-            "0" | "simple_response" if message.get("platform").is_none() || kind == "simple_response" => {
-                let variants: Vec<String> = match message.value.get("speech").or_else(|| message.value.get("textToSpeech")) {
+            "0" | "simple_response"
+                if message.get("platform").is_none() || kind == "simple_response" =>
+            {
+                let variants: Vec<String> = match message
+                    .value
+                    .get("speech")
+                    .or_else(|| message.value.get("textToSpeech"))
+                {
                     Some(serde_json::Value::String(text)) => vec![text.clone()],
-                    Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+                    Some(serde_json::Value::Array(items)) => items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect(),
                     _ => Vec::new(),
                 };
                 if let Some(first) = variants.first() {
@@ -212,11 +307,22 @@ fn read_intent(node: &J, file: &str, language: &str) -> Result<Intent, ImportErr
             }
             "suggestion_chips" => {
                 for suggestion in message.array("suggestions")? {
-                    intent.buttons.push(suggestion.str("title")?.unwrap_or_default().to_string());
+                    intent
+                        .buttons
+                        .push(suggestion.str("title")?.unwrap_or_default().to_string());
                 }
             }
-            "2" => intent.buttons.extend(message.strings("replies")?.into_iter().map(str::to_string)),
-            other => intent.unmapped_messages.push((message.path.clone(), if other.is_empty() { "unknown".into() } else { other.to_string() })),
+            "2" => intent
+                .buttons
+                .extend(message.strings("replies")?.into_iter().map(str::to_string)),
+            other => intent.unmapped_messages.push((
+                message.path.clone(),
+                if other.is_empty() {
+                    "unknown".into()
+                } else {
+                    other.to_string()
+                },
+            )),
         }
     }
     Ok(intent)
