@@ -76,15 +76,8 @@ pub struct ChatArgs {
     /// Conversation id [default: a new random one].
     #[arg(long, value_name = "ID")]
     pub conversation: Option<String>,
-    /// Client key of the server, if it requires one.
-    #[arg(
-        long,
-        env = "TERN_CLIENT_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
-    pub client_key: Option<String>,
-    /// Without --url: settings of the in-process server.
+    /// Without --url: settings of the in-process server. With --url,
+    /// `--client-key` is sent to the server.
     #[command(flatten)]
     pub local: tern_server::config::ServeArgs,
 }
@@ -148,5 +141,15 @@ pub fn init_tracing(verbose: u8, quiet_level: &str, json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

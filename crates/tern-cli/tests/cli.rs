@@ -228,3 +228,26 @@ fn import_refuses_existing_output_and_missing_source() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn chat_in_process_answers_each_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("chat.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["chat", "--database-url", &database])
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tern chat starts");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hello\nI want to pay a parking fine\n/quit\n").unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    assert!(text.contains("bot> Hello! This is the Riverside City Services assistant."), "{text}");
+    assert!(text.contains("bot> What is the licence plate number of the vehicle?"), "{text}");
+}

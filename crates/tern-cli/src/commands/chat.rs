@@ -19,7 +19,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         match &args.url {
-            Some(url) => chat_remote(url, &conversation, args.client_key.as_deref()).await,
+            Some(url) => chat_remote(url, &conversation, args.local.client_key.as_deref()).await,
             None => chat_local(args.local, &conversation).await,
         }
     })?;
