@@ -48,6 +48,11 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 
+    /// A failure of the SQLite connection that commits turns, which is a
+    /// rusqlite connection rather than an sqlx one.
+    #[error("SQLite write failed: {0}")]
+    SqliteWrite(Box<dyn std::error::Error + Send + Sync>),
+
     /// Applying the embedded schema migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -62,7 +67,7 @@ impl StoreError {
             StoreError::InvalidUrl { .. } => "invalid_url",
             StoreError::SqliteFile { .. } => "sqlite_file",
             StoreError::Connect { .. } => "connect",
-            StoreError::Database(_) => "database",
+            StoreError::Database(_) | StoreError::SqliteWrite(_) => "database",
             StoreError::Migration(_) => "migration",
         }
     }

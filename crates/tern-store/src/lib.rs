@@ -8,9 +8,12 @@
 //!
 //! Invariants:
 //! - Every table leads its primary key with `tenant_id`, and every query of a
-//!   turn is keyed by `(tenant_id, conversation_id)`. No transaction spans
-//!   two conversations, except the single `DELETE` with which
-//!   [`Store::prune`] removes old uploads that have no conversation.
+//!   turn is keyed by `(tenant_id, conversation_id)`. On PostgreSQL no
+//!   transaction spans two conversations, except the single `DELETE` with
+//!   which [`Store::prune`] removes old uploads that have no conversation.
+//!   On SQLite one writer thread commits up to 256 queued turns in one
+//!   transaction, each in its own savepoint, so a failed version check or
+//!   duplicate message id still rolls back only that turn.
 //! - Writers take no locks of their own. A commit names the version it was
 //!   computed from and fails with [`StoreError::Conflict`] when another
 //!   writer committed first, so several server instances can share one
@@ -234,6 +237,7 @@ impl Store {
     }
 
     /// Closes every connection, waiting for the ones in use to be returned.
+    /// SQLite first commits the turns already queued for its writer thread.
     pub async fn close(&self) {
         match self {
             Store::Sqlite(store) => store.close().await,

@@ -1,38 +1,46 @@
-//! The SQLite backend: one database file in WAL mode, written through a
-//! single connection and read through a pool.
+//! The SQLite backend: one database file in WAL mode, read through a pool.
+//! Turns are committed in batches by the writer thread of [`writer`], and the
+//! other writes go through one sqlx connection.
+
+mod writer;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
-use crate::sql::{self, first_new_seq, new_upload_id, now_unix_ms};
+use crate::sql::{self, new_upload_id, now_unix_ms};
 use crate::url::invalid_url;
 use crate::{
     NewUpload, PruneReport, StoreError, StoreOptions, StoreStats, StoredConversation, StoredEvent,
     TurnCommit, Upload, migrate,
 };
 
-/// How long a statement waits for a lock held by another process (such as a
-/// second server or a maintenance command on the same file) before it fails
-/// with `SQLITE_BUSY`.
+/// How long a statement waits for a lock held by another connection before it
+/// fails with `SQLITE_BUSY`. The other connection is either this store's
+/// second writer or another process, such as a second server or a
+/// maintenance command on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A conversation store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// A pool of exactly one connection. Writers in this process queue for it,
-    /// so they never meet each other's locks and fail with `SQLITE_BUSY`.
+    /// Commits turns, which are most of the writes, in batches.
+    turn_writer: Arc<writer::Writer>,
+    /// A pool of exactly one connection for the other writes: deletes,
+    /// pruning and uploads. It and `turn_writer` each take SQLite's write
+    /// lock with `BEGIN IMMEDIATE`, so they wait for each other for up to
+    /// [`BUSY_TIMEOUT`], like two processes on one file.
     writer: SqlitePool,
     /// Readers see every committed write, because WAL mode lets them read
     /// while the writer writes.
@@ -71,6 +79,14 @@ impl SqliteStore {
         let migrator = migrate::migrator(migrate::SQLITE).await?;
         run_migrations(&migrator, &writer).await?;
 
+        let turn_writer = writer::Writer::start(
+            &path,
+            writer::WriterOptions {
+                synchronous_normal: options.sqlite_synchronous_normal,
+                busy_timeout: BUSY_TIMEOUT,
+            },
+        )?;
+
         let readers = options.max_connections.saturating_sub(1).max(1);
         let reader = SqlitePoolOptions::new()
             .max_connections(readers)
@@ -81,6 +97,7 @@ impl SqliteStore {
 
         tracing::info!(path = %path.display(), readers, "opened SQLite store");
         Ok(SqliteStore {
+            turn_writer,
             writer,
             reader,
             path,
@@ -121,21 +138,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {
-        let now = now_unix_ms();
-        // IMMEDIATE takes the write lock at BEGIN. A deferred transaction that
-        // has to upgrade its lock fails with SQLITE_BUSY at once, without
-        // waiting for busy_timeout, when another process wrote meanwhile.
-        let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        match write_turn(&mut transaction, &turn, now).await {
-            Ok(version) => {
-                transaction.commit().await?;
-                Ok(version)
-            }
-            Err(error) => {
-                roll_back(transaction).await;
-                Err(error)
-            }
-        }
+        self.turn_writer.commit_turn(&turn).await
     }
 
     pub(crate) async fn transcript(
@@ -263,6 +266,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn close(&self) {
+        self.turn_writer.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -326,93 +330,6 @@ fn file_error(path: &Path, error: sqlx::Error) -> StoreError {
         path: path.to_path_buf(),
         source: Box::new(error),
     }
-}
-
-/// Runs the statements of one turn in `transaction`, which the caller commits
-/// or rolls back. Returns the conversation's new version.
-async fn write_turn(
-    transaction: &mut Transaction<'static, Sqlite>,
-    turn: &TurnCommit<'_>,
-    now: i64,
-) -> Result<i64, StoreError> {
-    let event_count = turn.events.len() as i64;
-    let (version, last_seq) = match turn.expected_version {
-        None => {
-            let inserted = sqlx::query(sql::INSERT_CONVERSATION)
-                .bind(turn.tenant)
-                .bind(turn.conversation)
-                .bind(event_count)
-                .bind(Json(turn.state))
-                .bind(now)
-                .execute(&mut **transaction)
-                .await?;
-            if inserted.rows_affected() == 0 {
-                return Err(sql::conflict(turn));
-            }
-            (1, event_count)
-        }
-        Some(expected_version) => {
-            let updated: Option<(i64, i64)> = sqlx::query_as(sql::UPDATE_CONVERSATION)
-                .bind(turn.tenant)
-                .bind(turn.conversation)
-                .bind(event_count)
-                .bind(Json(turn.state))
-                .bind(now)
-                .bind(expected_version)
-                .fetch_optional(&mut **transaction)
-                .await?;
-            updated.ok_or_else(|| sql::conflict(turn))?
-        }
-    };
-
-    insert_events(
-        transaction,
-        turn,
-        first_new_seq(last_seq, turn.events.len()),
-        now,
-    )
-    .await?;
-
-    if let Some(message_id) = turn.message_id {
-        let inserted = sqlx::query(sql::INSERT_PROCESSED)
-            .bind(turn.tenant)
-            .bind(turn.conversation)
-            .bind(message_id)
-            .bind(Json(turn.response))
-            .bind(now)
-            .execute(&mut **transaction)
-            .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::DuplicateMessage {
-                message_id: message_id.to_string(),
-            });
-        }
-    }
-    Ok(version)
-}
-
-async fn insert_events(
-    connection: &mut SqliteConnection,
-    turn: &TurnCommit<'_>,
-    first_seq: i64,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    let mut next_seq = first_seq;
-    for chunk in turn.events.chunks(sql::EVENTS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_EVENTS);
-        insert.push_values(chunk.iter().zip(next_seq..), |mut values, (event, seq)| {
-            values
-                .push_bind(turn.tenant)
-                .push_bind(turn.conversation)
-                .push_bind(seq)
-                .push_bind(event.kind.as_str())
-                .push_bind(Json(&event.payload))
-                .push_bind(now);
-        });
-        insert.build().execute(&mut *connection).await?;
-        next_seq += chunk.len() as i64;
-    }
-    Ok(())
 }
 
 /// Deletes every row of one conversation in `transaction`. With `stale_before`,

@@ -123,9 +123,11 @@ pub struct StoreStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// Maximum number of open database connections; 0 counts as 1.
-    /// PostgreSQL uses all of them as one pool. SQLite keeps exactly one
-    /// writer connection, so that writers queue in the process instead of
-    /// failing with `SQLITE_BUSY`, and uses the rest (at least 1) for reads.
+    /// PostgreSQL uses all of them as one pool. SQLite keeps one writer
+    /// connection, so that writers queue in the process instead of failing
+    /// with `SQLITE_BUSY`, and uses the rest (at least 1) for reads. It also
+    /// opens one more connection, outside this count, on the thread that
+    /// commits turns.
     pub max_connections: u32,
     /// SQLite only: `PRAGMA synchronous = NORMAL` instead of `FULL`. In WAL
     /// mode NORMAL keeps every commit across a crash of the process, but a

@@ -229,3 +229,177 @@ async fn nul_character_round_trips() {
     assert_eq!(stored.expect("exists").state, state);
     database.finish().await;
 }
+
+/// The writer commits concurrent turns in shared transactions, each turn in
+/// its own savepoint. Conflicts and duplicate message ids in a batch must
+/// roll back only their own turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_are_exact() {
+    const CONVERSATIONS: usize = 200;
+    const COMMITS_PER_CONVERSATION: usize = 10;
+    const EVENTS_PER_COMMIT: usize = 2;
+
+    let database = open_isolated().await;
+    let store = database.store.clone();
+    let empty = json!({ "counter": 0 });
+    for conversation in 0..CONVERSATIONS {
+        let create = TurnCommit {
+            tenant: "batched",
+            conversation: &format!("c{conversation}"),
+            expected_version: None,
+            state: &empty,
+            events: &[],
+            message_id: None,
+            response: &serde_json::Value::Null,
+        };
+        store.commit_turn(create).await.expect("create");
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..CONVERSATIONS * COMMITS_PER_CONVERSATION {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let conversation = format!("c{}", task % CONVERSATIONS);
+            let message_id = format!("m{}", task / CONVERSATIONS);
+            let response = json!({ "task": task });
+            let new_events: Vec<NewEvent> = (0..EVENTS_PER_COMMIT)
+                .map(|index| NewEvent {
+                    kind: "increment".to_string(),
+                    payload: json!({ "task": task, "index": index }),
+                })
+                .collect();
+            let committed_version = loop {
+                let stored = store
+                    .load("batched", &conversation)
+                    .await
+                    .expect("load")
+                    .expect("exists");
+                let counter = stored.state["counter"].as_i64().expect("counter");
+                let state = json!({ "counter": counter + 1 });
+                let commit = TurnCommit {
+                    tenant: "batched",
+                    conversation: &conversation,
+                    expected_version: Some(stored.version),
+                    state: &state,
+                    events: &new_events,
+                    message_id: Some(&message_id),
+                    response: &response,
+                };
+                match store.commit_turn(commit).await {
+                    Ok(version) => break version,
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(error) => panic!("task {task}: {error}"),
+                }
+            };
+
+            // Resending the same message id must write nothing, whichever
+            // error the store reports first.
+            let state = json!({ "counter": -1 });
+            let resend = TurnCommit {
+                tenant: "batched",
+                conversation: &conversation,
+                expected_version: Some(committed_version),
+                state: &state,
+                events: &new_events,
+                message_id: Some(&message_id),
+                response: &serde_json::Value::Null,
+            };
+            match store.commit_turn(resend).await {
+                Err(StoreError::DuplicateMessage { .. } | StoreError::Conflict { .. }) => {}
+                other => panic!("task {task}: resend returned {other:?}"),
+            }
+            (task, committed_version)
+        });
+    }
+
+    let mut versions = vec![Vec::new(); CONVERSATIONS];
+    while let Some(result) = tasks.join_next().await {
+        let (task, version) = result.expect("task panicked");
+        versions[task % CONVERSATIONS].push(version);
+    }
+
+    let expected_versions: Vec<i64> = (2..=1 + COMMITS_PER_CONVERSATION as i64).collect();
+    let expected_seqs: Vec<i64> =
+        (1..=(COMMITS_PER_CONVERSATION * EVENTS_PER_COMMIT) as i64).collect();
+    for (conversation, mut committed) in versions.into_iter().enumerate() {
+        let name = format!("c{conversation}");
+        committed.sort_unstable();
+        assert_eq!(committed, expected_versions, "versions returned for {name}");
+
+        let stored = store
+            .load("batched", &name)
+            .await
+            .expect("load")
+            .expect("exists");
+        assert_eq!(
+            stored.version,
+            1 + COMMITS_PER_CONVERSATION as i64,
+            "version of {name}"
+        );
+        assert_eq!(
+            stored.state["counter"],
+            json!(COMMITS_PER_CONVERSATION),
+            "counter of {name}"
+        );
+        assert_eq!(
+            stored.last_seq,
+            (COMMITS_PER_CONVERSATION * EVENTS_PER_COMMIT) as i64,
+            "last_seq of {name}"
+        );
+
+        let events = store
+            .transcript("batched", &name, 0, 1000)
+            .await
+            .expect("transcript");
+        let seqs: Vec<i64> = events.iter().map(|event| event.seq).collect();
+        assert_eq!(seqs, expected_seqs, "event seqs of {name}");
+        for pair in events.chunks(EVENTS_PER_COMMIT) {
+            assert_eq!(
+                pair[0].payload["task"], pair[1].payload["task"],
+                "one commit's events are not consecutive in {name}"
+            );
+        }
+
+        for commit in 0..COMMITS_PER_CONVERSATION {
+            let task = commit * CONVERSATIONS + conversation;
+            let response = store
+                .processed("batched", &name, &format!("m{commit}"))
+                .await
+                .expect("processed");
+            assert_eq!(
+                response,
+                Some(json!({ "task": task })),
+                "response to m{commit} in {name}"
+            );
+        }
+    }
+    database.finish().await;
+}
+
+/// A closed store rejects commits with an error instead of leaving the
+/// caller waiting for the stopped writer thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_after_close_fails() {
+    let database = open_isolated().await;
+    let store = database.store.clone();
+    database.finish().await;
+
+    let state = json!({});
+    let create = TurnCommit {
+        tenant: "closed",
+        conversation: "c",
+        expected_version: None,
+        state: &state,
+        events: &[],
+        message_id: None,
+        response: &serde_json::Value::Null,
+    };
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.commit_turn(create),
+    )
+    .await
+    .expect("commit on a closed store timed out");
+    let error = result.expect_err("commit on a closed store");
+    assert_eq!(error.kind(), "database");
+}
