@@ -36,6 +36,9 @@ pub enum TurnOutcome {
     },
 }
 
+/// Idle keep-alive connections the bench holds open to the server.
+const MAX_IDLE_CONNECTIONS: usize = 4096;
+
 impl TurnClient {
     pub fn new(
         base_url: &str,
@@ -46,7 +49,11 @@ impl TurnClient {
             // The load stays on loopback even when a proxy is configured in
             // the environment.
             .no_proxy()
-            .pool_max_idle_per_host(usize::MAX)
+            // Sessions share connections like browsers behind a load
+            // balancer would; keeping one idle connection per session
+            // would exhaust the server's open-files limit long before its
+            // other limits.
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
             .pool_idle_timeout(Duration::from_secs(300))
             .tcp_nodelay(true)
             .connect_timeout(timeout.min(Duration::from_secs(10)))

@@ -659,3 +659,52 @@ mod properties {
         }
     }
 }
+
+/// Cancelling an interrupting flow offers to resume the paused one and
+/// waits for the answer instead of taking the message as one.
+#[test]
+fn cancel_then_resume_offer_waits() {
+    let flow_set = flows(
+        r#"
+flows:
+  order:
+    name: Order
+    description: Order a pizza
+    nlu_trigger: { intents: [ { intent: order } ] }
+    steps:
+      - id: ask_size
+        collect: size
+        description: Which size?
+  survey:
+    name: Survey
+    description: A short survey
+    nlu_trigger: { intents: [ { intent: survey } ] }
+    steps:
+      - id: ask_rating
+        collect: rating
+        description: Your rating?
+"#,
+    );
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let outcome = engine.handle(DialogueState::default(), &[start("order")]);
+    let outcome = engine.handle(outcome.state, &[start("survey")]);
+    assert_eq!(texts(&outcome), ["Your rating?"]);
+    let outcome = engine.handle(outcome.state, &[Command::Cancel]);
+    assert_eq!(
+        texts(&outcome),
+        [
+            "Okay, I have stopped Survey.",
+            "Would you like to continue with Order?"
+        ]
+    );
+    assert!(matches!(
+        outcome.state.waiting,
+        Some(Waiting::ResumeOffer { .. })
+    ));
+    let outcome = engine.handle(outcome.state, &[Command::Affirm]);
+    assert_eq!(
+        texts(&outcome),
+        ["Let's continue with Order.", "Which size?"]
+    );
+}

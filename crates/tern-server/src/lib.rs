@@ -32,9 +32,32 @@ use crate::assistant::Assistant;
 use crate::config::Config;
 use crate::state::{AppState, Shared, Streams};
 
+/// Raises the soft limit on open files to the hard limit: each client
+/// connection, LLM connection and webhook call holds a file descriptor, and
+/// the usual soft limit of 1024 is far below what thousands of concurrent
+/// conversations need.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return;
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!(limit = ?limit.maximum, "raised the open-files limit"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the open-files limit; many connections may fail")
+        }
+    }
+}
+
 /// Builds everything a server needs. `address` is where it listens, which
 /// the bundled example's demonstration webhooks point at.
 pub async fn build_state(config: Config, address: SocketAddr) -> anyhow::Result<AppState> {
+    raise_open_files_limit();
     let assistant = match &config.flows {
         Some(path) => {
             Assistant::from_files(path, config.actions.as_deref(), config.responses.as_deref())?

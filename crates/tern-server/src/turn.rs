@@ -69,6 +69,16 @@ pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(),
     if let Some(id) = &request.message_id {
         check_id("message_id", id)?;
     }
+    check_text("text", &request.text)?;
+    for attachment in &request.attachments {
+        check_name("attachments[].name", &attachment.name)?;
+        for value in [&attachment.content_type, &attachment.url]
+            .into_iter()
+            .flatten()
+        {
+            check_name("attachments[]", value)?;
+        }
+    }
     let chars = request.text.chars().count();
     if chars > MAX_TEXT_CHARS {
         return Err(ApiError::bad_request(
@@ -100,8 +110,45 @@ pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(),
     Ok(())
 }
 
+/// Rejects control characters other than line breaks and tabs: they have
+/// no place in a chat message, and PostgreSQL cannot store U+0000.
+pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
+    let bad = text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+    match bad {
+        None => Ok(()),
+        Some(c) => Err(ApiError::bad_request(
+            "invalid_text",
+            format!(
+                "`{field}` contains the control character U+{:04X}",
+                c as u32
+            ),
+        )
+        .hint("remove control characters; line breaks and tabs are allowed")),
+    }
+}
+
+/// Rejects every control character, line breaks included: names end up in
+/// HTTP headers and log lines.
+pub fn check_name(field: &str, text: &str) -> Result<(), ApiError> {
+    match text.chars().find(|c| c.is_control()) {
+        None => Ok(()),
+        Some(c) => Err(ApiError::bad_request(
+            "invalid_text",
+            format!(
+                "`{field}` contains the control character U+{:04X}",
+                c as u32
+            ),
+        )
+        .hint("remove control characters and line breaks")),
+    }
+}
+
 pub fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
     let valid = !id.is_empty()
+        && id != "."
+        && id != ".."
         && id.chars().count() <= MAX_ID_CHARS
         && id
             .chars()

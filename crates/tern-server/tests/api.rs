@@ -580,19 +580,19 @@ async fn invalid_message_requests_rejected(backend: Backend) {
         (
             "unknown field",
             json!({ "text": "hi", "colour": "red" }),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "invalid_json",
         ),
         (
             "text of wrong type",
             json!({ "text": 5 }),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "invalid_json",
         ),
         (
             "body not an object",
             json!(["hi"]),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "invalid_json",
         ),
         (
@@ -606,6 +606,18 @@ async fn invalid_message_requests_rejected(backend: Backend) {
             json!({}),
             StatusCode::BAD_REQUEST,
             "empty_message",
+        ),
+        (
+            "NUL character in text",
+            json!({ "text": "77 \u{0000}" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_text",
+        ),
+        (
+            "control character in attachment name",
+            json!({ "text": "hi", "attachments": [{ "name": "a\r\nb.jpg", "url": "https://example.com/a.jpg" }] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_text",
         ),
         (
             "text too long",
@@ -652,7 +664,7 @@ async fn invalid_message_requests_rejected(backend: Backend) {
         (
             "attachment with unknown field",
             json!({ "text": "hi", "attachments": [{ "name": "a", "url": "u", "path": "/etc" }] }),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "invalid_json",
         ),
     ];
@@ -874,7 +886,7 @@ async fn invalid_requests_on_other_endpoints_rejected(backend: Backend) {
             "Rasa missing message",
             Some("application/json"),
             json!({ "sender": id }).to_string(),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "invalid_json",
         ),
         (

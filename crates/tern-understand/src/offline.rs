@@ -6,8 +6,11 @@
 //! words with the message; reads yes/no (English and Arabic), numbers
 //! (including Arabic-Indic digits), dates, emails, phone numbers and
 //! options; treats other text as the value of an open string question;
-//! recognises cancel, hand-over and greeting phrases. It never judges a
-//! `semantic_if` condition, so the engine takes the `else` path.
+//! recognises cancel, hand-over and greeting phrases. It judges a
+//! `semantic_if` condition true only when the message's words clearly
+//! match it (such as the button "Pay now" for "the resident wants to pay
+//! the fine now"); otherwise every condition is false and the engine takes
+//! the `else` path.
 
 use serde_json::{Value, json};
 use tern_engine::Command;
@@ -17,26 +20,31 @@ use tern_flow::{ChoiceOption, SlotType};
 use crate::context::{FlowInfo, PromptContext, SlotInfo};
 use crate::prompt::read_context;
 
+/// Words that cancel only when the message is short, because in a longer
+/// answer ("at the bus stop on Elm Road") they are part of it.
+const CANCEL_WORDS: &[&str] = &["cancel", "stop", "quit", "abort", "إلغاء", "الغاء", "توقف"];
+/// Phrases that cancel wherever they appear.
 const CANCEL_PHRASES: &[&str] = &[
-    "cancel",
-    "stop",
     "never mind",
     "nevermind",
     "forget it",
-    "quit",
-    "abort",
-    "إلغاء",
-    "الغاء",
-    "توقف",
+    "cancel that",
+    "stop this",
 ];
+/// Words that ask for a person only in a short message.
+const HANDOFF_WORDS: &[&str] = &["human", "agent", "representative", "operator", "موظف"];
+/// Phrases that ask for a person wherever they appear.
 const HANDOFF_PHRASES: &[&str] = &[
-    "human",
-    "agent",
     "real person",
-    "representative",
-    "operator",
+    "talk to a human",
+    "speak to a human",
+    "talk to a person",
+    "speak to a person",
     "talk to someone",
-    "موظف",
+    "speak to someone",
+    "talk to an agent",
+    "speak to an agent",
+    "human agent",
     "خدمة العملاء",
 ];
 const GREETINGS: &[&str] = &[
@@ -61,14 +69,34 @@ const STOPWORDS: &[&str] = &[
 
 /// Commands for the message in `context`.
 pub fn understand(context: &PromptContext) -> Vec<Command> {
+    let mut commands = understand_message(context);
+    commands.extend(judge_conditions(context));
+    commands
+}
+
+/// Most words a message may have for a cancel or hand-over phrase in it to
+/// count while a text question is open: in a longer answer such as "outside
+/// the travel agent on Main Street" the phrase is part of the answer.
+const MAX_COMMAND_WORDS_IN_ANSWER: usize = 4;
+
+fn understand_message(context: &PromptContext) -> Vec<Command> {
     let message = normalize_digits(context.message.trim());
     let lower = message.to_lowercase();
-    if contains_phrase(&lower, HANDOFF_PHRASES) {
+    let answering_text = context
+        .asking
+        .as_ref()
+        .is_some_and(|a| a.slot_type == SlotType::String);
+    let may_be_command = !answering_text || words(&lower).count() <= MAX_COMMAND_WORDS_IN_ANSWER;
+    let handoff = contains_phrase(&lower, HANDOFF_PHRASES)
+        || (may_be_command && contains_phrase(&lower, HANDOFF_WORDS));
+    if handoff {
         return vec![Command::Handoff {
             reason: Some("the user asked for a person".into()),
         }];
     }
-    if contains_phrase(&lower, CANCEL_PHRASES) && context.active_flow.is_some() {
+    let cancel = contains_phrase(&lower, CANCEL_PHRASES)
+        || (may_be_command && contains_phrase(&lower, CANCEL_WORDS));
+    if cancel && context.active_flow.is_some() {
         return vec![Command::Cancel];
     }
     if context.awaiting.is_some()
@@ -122,14 +150,40 @@ pub fn understand(context: &PromptContext) -> Vec<Command> {
 /// renderer, derived with the offline rules. Used by the mock LLM.
 pub fn derive_reply(user_message: &str) -> Option<Value> {
     let context = read_context(user_message)?;
-    let mut commands: Vec<Value> = understand(&context)
+    let commands: Vec<Value> = understand(&context)
         .into_iter()
         .filter_map(|c| serde_json::to_value(c).ok())
         .collect();
-    for condition in &context.conditions {
-        commands.push(json!({ "command": "judge", "condition": condition, "value": false }));
-    }
     Some(json!({ "commands": commands }))
+}
+
+/// Verdicts for the conditions in `context`: the one condition that shares
+/// the most words with the message is true when it shares at least two, or
+/// every meaningful word of a short message; all others are false.
+fn judge_conditions(context: &PromptContext) -> Vec<Command> {
+    let message = meaningful_words(&normalize_digits(&context.message.to_lowercase()));
+    let score = |condition: &str| {
+        let condition_words = meaningful_words(&condition.to_lowercase());
+        message
+            .iter()
+            .filter(|w| condition_words.contains(w))
+            .count()
+    };
+    let best = context
+        .conditions
+        .iter()
+        .map(|c| (c, score(c)))
+        .filter(|(_, s)| *s >= 2 || (*s >= 1 && *s == message.len()))
+        .max_by_key(|(_, s)| *s)
+        .map(|(c, _)| c.clone());
+    context
+        .conditions
+        .iter()
+        .map(|c| Command::Judge {
+            condition: c.clone(),
+            value: Some(c) == best.as_ref(),
+        })
+        .collect()
 }
 
 fn contains_phrase(text: &str, phrases: &[&str]) -> bool {
@@ -225,8 +279,22 @@ fn stem(word: &str) -> String {
     word
 }
 
+/// The value part of "my plate is ABC 123", "it's ABC 123" and the like.
+fn strip_lead_in(message: &str) -> &str {
+    static LEAD_IN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let pattern = LEAD_IN.get_or_init(|| {
+        regex::Regex::new(r"(?i)^(?:(?:my|the|our)\s+[\w\s]{1,30}?\s+(?:is|are)|it\s+is|it's|that's|that\s+is)\s+(.+)$")
+            .expect("the pattern is valid")
+    });
+    match pattern.captures(message).and_then(|c| c.get(1)) {
+        Some(value) => value.as_str(),
+        None => message,
+    }
+}
+
 /// Reads a value of the slot's type out of free text.
 fn extract_value(slot: &SlotInfo, message: &str) -> Option<Value> {
+    let message = strip_lead_in(message.trim());
     let options: Vec<ChoiceOption> = slot
         .options
         .iter()

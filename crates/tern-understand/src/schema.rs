@@ -8,7 +8,13 @@ use serde_json::{Value, json};
 pub const SCHEMA_NAME: &str = "tern_commands";
 const MAX_TEXT: u32 = 300;
 
+/// The schema, built once: every LLM request sends it.
 pub fn output_schema() -> Value {
+    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(build_schema).clone()
+}
+
+fn build_schema() -> Value {
     let text = json!({ "type": "string", "maxLength": MAX_TEXT });
     let variants = vec![
         variant("start_flow", json!({ "flow": text })),

@@ -273,6 +273,73 @@ fn context_reads_back_despite_repair_text() {
     assert_eq!(prompt::read_context(&user), Some(context));
 }
 
+/// Command words inside a longer answer to a text question are part of the
+/// answer; explicit phrases still count.
+#[test]
+fn offline_keeps_command_words_inside_answers() {
+    let flows = corpus();
+    let greeting = [vec![start("simple_greeting_flow")]];
+    let context = context_after(
+        &flows,
+        &greeting,
+        "outside the travel agent near the bus stop",
+    );
+    assert!(matches!(
+        offline::understand(&context)[..],
+        [Command::SetSlot { .. }]
+    ));
+    let context = context_after(&flows, &greeting, "please let me speak to a person now");
+    assert!(matches!(
+        offline::understand(&context)[..],
+        [Command::Handoff { .. }]
+    ));
+    let context = context_after(&flows, &greeting, "stop");
+    assert_eq!(offline::understand(&context), [Command::Cancel]);
+}
+
+/// "my name is Sara" answers a text question with "Sara".
+#[test]
+fn offline_strips_lead_in_from_answers() {
+    let flows = corpus();
+    let context = context_after(
+        &flows,
+        &[vec![start("simple_greeting_flow")]],
+        "my name is Sara",
+    );
+    assert_eq!(
+        offline::understand(&context),
+        [Command::SetSlot {
+            slot: "user_name".into(),
+            value: json!("Sara")
+        }]
+    );
+}
+
+/// A button title that matches a condition's words judges it true.
+#[test]
+fn offline_judges_clearly_matching_condition() {
+    let flows = corpus();
+    let context = context_after(
+        &flows,
+        &[vec![start("intelligent_service_flow")]],
+        "I want to check my fines",
+    );
+    let verdicts: Vec<(String, bool)> = offline::understand(&context)
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::Judge { condition, value } => Some((condition, value)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 4);
+    let true_ones: Vec<&str> = verdicts
+        .iter()
+        .filter(|(_, v)| *v)
+        .map(|(c, _)| c.as_str())
+        .collect();
+    assert_eq!(true_ones, ["user wants to check violations or fines"]);
+}
+
 #[test]
 fn offline_reads_arabic_yes() {
     let flows = corpus();

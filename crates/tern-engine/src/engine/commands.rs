@@ -24,11 +24,16 @@ impl<'a> Turn<'a> {
             self.hand_over(reason, None);
             return;
         }
-        if commands.contains(&Command::Cancel) {
+        let cancelled = commands.contains(&Command::Cancel);
+        if cancelled {
             self.cancel_active();
             effective = true;
+        } else {
+            // After a cancel, what is now awaited (such as an offer to
+            // resume a paused flow) was asked by this very turn, so the
+            // message cannot answer it.
+            effective |= self.answer_waiting(commands);
         }
-        effective |= self.answer_waiting(commands);
         effective |= self.start_flows(commands);
         effective |= self.set_slots(commands);
         effective |= self.conversational(commands, effective);

@@ -39,6 +39,13 @@ pub async fn post_message(
 /// Turns axum's JSON rejection into the API's error shape.
 pub fn json_error(rejection: JsonRejection) -> ApiError {
     let status = rejection.status();
+    // A body that is JSON but of the wrong shape (axum answers 422) is a bad
+    // request like any other invalid body.
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
@@ -196,6 +203,7 @@ pub async fn upload(
         ApiError::bad_request("missing_file_name", "the upload has no file name")
             .hint("add `?name=FILE_NAME` to the URL")
     })?;
+    crate::turn::check_name("name", &name)?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "empty_upload",
