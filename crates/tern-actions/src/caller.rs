@@ -18,6 +18,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Payload limit of Flowent's gateway ("1 MB"), read as 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Header carrying the caller's key for repeated calls.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
 /// Settings of an [`ActionCaller`].
 #[derive(Clone)]
 pub struct CallerConfig {
@@ -180,6 +183,20 @@ impl ActionCaller {
     /// any request is sent. Every failure comes back as
     /// [`ActionOutcome::Failure`] with a kind in [`CallReport::error_kind`].
     pub async fn call(&self, action: &ActionDef, parameters: &Map<String, Value>) -> CallReport {
+        self.call_with_key(action, parameters, None).await
+    }
+
+    /// Like [`ActionCaller::call`], and sends `key` as the `Idempotency-Key`
+    /// header. Callers give the same key when they repeat the same call (a
+    /// retried message, or two server instances handling one message), so
+    /// a webhook can recognise the repeat. The header is outside the signed
+    /// body, so verifiers are unaffected.
+    pub async fn call_with_key(
+        &self,
+        action: &ActionDef,
+        parameters: &Map<String, Value>,
+        key: Option<&str>,
+    ) -> CallReport {
         let started = Instant::now();
         let names: Vec<&str> = parameters.keys().map(String::as_str).collect();
         tracing::debug!(action = %action.name, parameters = ?names, "calling action webhook");
@@ -187,7 +204,7 @@ impl ActionCaller {
         let result = match self.check_parameters(action, parameters) {
             Ok(()) => {
                 let payload = request_payload(action, parameters.clone(), false);
-                self.send(action, payload, false).await
+                self.send(action, payload, false, key).await
             }
             Err(failure) => Err(failure),
         };
@@ -203,7 +220,7 @@ impl ActionCaller {
         tracing::debug!(action = %action.name, "sending registration test call");
 
         let payload = request_payload(action, Map::new(), true);
-        let result = self.send(action, payload, true).await;
+        let result = self.send(action, payload, true, None).await;
         report(action, started, result)
     }
 
@@ -237,6 +254,7 @@ impl ActionCaller {
         action: &ActionDef,
         payload: Map<String, Value>,
         test: bool,
+        key: Option<&str>,
     ) -> Result<Reply, Failure> {
         let body = signed_body(&self.hmac_key, payload);
         if body.len() > self.max_request_bytes {
@@ -251,11 +269,14 @@ impl ActionCaller {
             ));
         }
 
-        let request = self
+        let mut request = self
             .client
             .post(&action.webhook_url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
+        if let Some(key) = key {
+            request = request.header(IDEMPOTENCY_KEY, key);
+        }
 
         // One bound covers connecting, sending and reading the whole body.
         match tokio::time::timeout(self.timeout, self.exchange(request, test)).await {

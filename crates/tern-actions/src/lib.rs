@@ -36,6 +36,7 @@ mod signature;
 
 pub use caller::{
     ActionCaller, ActionError, CallReport, CallerConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT,
+    IDEMPOTENCY_KEY,
 };
 pub use canonical::canonical_json;
 pub use signature::{SIGNATURE_FIELD, VerifyError, sign, signed_body, verify};

@@ -285,7 +285,15 @@ async fn attempt(
     };
     let engine = shared.engine();
     let uploads = attachment_commands(&engine, &saved.dialogue, &request.attachments);
-    let runner = Actions { shared };
+    let turn_key = match &request.message_id {
+        Some(id) => format!("{conversation}/m/{id}"),
+        None => format!("{conversation}/v/{}", version.unwrap_or(0)),
+    };
+    let runner = Actions {
+        shared,
+        turn_key,
+        calls: std::sync::atomic::AtomicU32::new(0),
+    };
     let input = TurnInput {
         message: &request.text,
         history: &saved.history,
@@ -508,9 +516,14 @@ fn finish_metrics(output: &TurnOutput, started: Instant) {
     }
 }
 
-/// Runs action webhooks for the engine.
+/// Runs action webhooks for the engine. Each call carries an idempotency
+/// key made of the conversation, the message (its id, or the state version
+/// it was handled from) and the call's number within the turn, so a repeat
+/// of the same turn sends the same keys.
 struct Actions<'s> {
     shared: &'s Shared,
+    turn_key: String,
+    calls: std::sync::atomic::AtomicU32,
 }
 
 impl ActionRunner for Actions<'_> {
@@ -526,7 +539,16 @@ impl ActionRunner for Actions<'_> {
                     error: format!("action `{action}` is not registered"),
                 };
             };
-            let report = self.shared.caller.call(definition, parameters).await;
+            let number = self
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            let key = format!("{}/{number}/{action}", self.turn_key);
+            let report = self
+                .shared
+                .caller
+                .call_with_key(definition, parameters, Some(&key))
+                .await;
             let outcome = report.error_kind.unwrap_or("ok");
             metrics::counter!(m::ACTION_CALLS, "action" => action.to_string(), "outcome" => outcome).increment(1);
             metrics::histogram!(m::ACTION_SECONDS).record(report.latency.as_secs_f64());

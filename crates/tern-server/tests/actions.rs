@@ -75,6 +75,7 @@ struct Received {
     action: String,
     verified: bool,
     body: Value,
+    idempotency_key: Option<String>,
 }
 
 /// A local webhook that verifies signatures with `key` and returns the
@@ -126,8 +127,13 @@ impl Webhook {
 async fn answer(
     State(state): State<WebhookState>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Json<Value>) {
+    let idempotency_key = headers
+        .get(tern_actions::IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let verified = tern_actions::verify(&state.key, &body).is_ok();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let order = parsed["parameters"]["order_number"]
@@ -138,6 +144,7 @@ async fn answer(
         action: name,
         verified,
         body: parsed,
+        idempotency_key,
     });
     if !verified {
         return (
@@ -228,6 +235,12 @@ async fn webhook_result_used_by_later_response(backend: Backend) {
     assert!(call.verified, "the signature did not verify: {call:#?}");
     assert_eq!(call.body["action_name"], "order_status");
     assert_eq!(call.body["parameters"], json!({ "order_number": "A-100" }));
+    // The key names the conversation, the state version the message was
+    // handled from, and the call's number in the turn.
+    assert_eq!(
+        call.idempotency_key.as_deref(),
+        Some(format!("{id}/v/1/1/order_status").as_str())
+    );
     assert!(
         call.body["timestamp"]
             .as_u64()
