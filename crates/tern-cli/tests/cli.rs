@@ -243,11 +243,19 @@ fn chat_in_process_answers_each_line() {
         .spawn()
         .expect("tern chat starts");
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"hello\nI want to pay a parking fine\n/quit\n").unwrap();
+    stdin
+        .write_all(b"hello\nI want to pay a parking fine\n/quit\n")
+        .unwrap();
     drop(stdin);
     let output = child.wait_with_output().unwrap();
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
-    assert!(text.contains("bot> Hello! This is the Riverside City Services assistant."), "{text}");
-    assert!(text.contains("bot> What is the licence plate number of the vehicle?"), "{text}");
+    assert!(
+        text.contains("bot> Hello! This is the Riverside City Services assistant."),
+        "{text}"
+    );
+    assert!(
+        text.contains("bot> What is the licence plate number of the vehicle?"),
+        "{text}"
+    );
 }

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Server {
@@ -22,13 +26,22 @@ impl Server {
         let port = free_port();
         let log = std::fs::File::create(log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tern"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+            ])
             .env_remove("TERN_CONFIG")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("tern serve starts");
-        let server = Server { child, base: format!("http://127.0.0.1:{port}") };
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         server.wait_ready();
         server
     }
@@ -48,14 +61,20 @@ impl Server {
 
     fn send(&self, conversation: &str, text: &str) -> reqwest::blocking::Response {
         reqwest::blocking::Client::new()
-            .post(format!("{}/api/v1/conversations/{conversation}/messages", self.base))
+            .post(format!(
+                "{}/api/v1/conversations/{conversation}/messages",
+                self.base
+            ))
             .json(&json!({ "text": text }))
             .send()
             .expect("the server answers")
     }
 
     fn transcript(&self, conversation: &str) -> Vec<Value> {
-        let url = format!("{}/api/v1/conversations/{conversation}/transcript?limit=500", self.base);
+        let url = format!(
+            "{}/api/v1/conversations/{conversation}/transcript?limit=500",
+            self.base
+        );
         let body: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
         body["events"].as_array().cloned().unwrap_or_default()
     }
@@ -90,24 +109,32 @@ fn killed_server_keeps_committed_turns() {
         .transcript("kill-test")
         .iter()
         .filter(|e| e["kind"] == "user_message")
-        .map(|e| e["payload"]["text"].as_str().unwrap_or_default().to_string())
+        .map(|e| {
+            e["payload"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     assert_eq!(users, ["hello", "I want to pay a parking fine", "ABC 1234"]);
     // The restarted server goes on from the stored state: the open question
     // (pay now or later) takes this answer.
     let next: Value = server.send("kill-test", "not now").json().unwrap();
     assert!(!next["messages"].as_array().unwrap().is_empty(), "{next}");
-    let stored: Value = reqwest::blocking::get(format!("{}/api/v1/conversations/kill-test", server.base))
-        .unwrap()
-        .json()
-        .unwrap();
+    let stored: Value =
+        reqwest::blocking::get(format!("{}/api/v1/conversations/kill-test", server.base))
+            .unwrap()
+            .json()
+            .unwrap();
     assert_eq!(stored["version"], 4);
 }
 
 fn psql(sql: &str) {
     let admin = std::env::var("TERN_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let status = Command::new("psql").args([admin.as_str(), "-q", "-c", sql]).status();
+    let status = Command::new("psql")
+        .args([admin.as_str(), "-q", "-c", sql])
+        .status();
     assert!(
         status.is_ok_and(|s| s.success()),
         "psql failed for `{sql}`; PostgreSQL must run on 127.0.0.1:5432 (see README) or set TERN_TEST_POSTGRES_URL"

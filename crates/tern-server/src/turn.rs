@@ -54,8 +54,8 @@ pub struct Attachment {
     pub upload_id: Option<String>,
 }
 
-/// What is stored per conversation: the engine's state and a short window
-/// of recent turns for the prompt.
+/// The stored state of a conversation: the engine's state and a short
+/// window of recent turns for the prompt.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SavedState {
     dialogue: DialogueState,
@@ -258,31 +258,34 @@ async fn check_uploads(
     Ok(())
 }
 
-enum Retry {
-    Conflict,
-    Duplicate,
-    Failed(ApiError),
+/// Reads the conversation's row: its version (`None` when new) and state.
+async fn load_saved(
+    shared: &Shared,
+    conversation: &str,
+) -> Result<(Option<i64>, SavedState), Retry> {
+    let stored = shared
+        .store
+        .load(&shared.tenant, conversation)
+        .await
+        .map_err(|e| Retry::Failed(store_error(e)))?;
+    let Some(row) = stored else {
+        return Ok((None, SavedState::default()));
+    };
+    let saved = serde_json::from_value::<SavedState>(row.state).unwrap_or_else(|error| {
+        tracing::error!(conversation, %error, "stored state is unreadable; starting the conversation afresh");
+        SavedState::default()
+    });
+    Ok((Some(row.version), saved))
 }
 
-async fn attempt(
+/// Runs the understanding, the engine and the action calls for the message.
+async fn run_message(
     shared: &Shared,
     conversation: &str,
     request: &MessageRequest,
-    started: Instant,
-) -> Result<Value, Retry> {
-    let tenant = shared.tenant.as_str();
-    let stored = shared
-        .store
-        .load(tenant, conversation)
-        .await
-        .map_err(|e| Retry::Failed(store_error(e)))?;
-    let (version, saved) = match stored {
-        Some(row) => (Some(row.version), serde_json::from_value::<SavedState>(row.state).unwrap_or_else(|error| {
-            tracing::error!(conversation, %error, "stored state is unreadable; starting the conversation afresh");
-            SavedState::default()
-        })),
-        None => (None, SavedState::default()),
-    };
+    version: Option<i64>,
+    saved: &SavedState,
+) -> TurnOutput {
     let engine = shared.engine();
     let uploads = attachment_commands(&engine, &saved.dialogue, &request.attachments);
     let turn_key = match &request.message_id {
@@ -299,15 +302,34 @@ async fn attempt(
         history: &saved.history,
         extra_commands: uploads,
     };
-    let output = run_turn(
+    run_turn(
         &engine,
         &shared.understander,
         &runner,
         saved.dialogue.clone(),
         input,
     )
-    .await;
+    .await
+}
+
+enum Retry {
+    Conflict,
+    Duplicate,
+    Failed(ApiError),
+}
+
+/// Runs the turn once on the stored state and commits it.
+async fn attempt(
+    shared: &Shared,
+    conversation: &str,
+    request: &MessageRequest,
+    started: Instant,
+) -> Result<Value, Retry> {
+    let tenant = shared.tenant.as_str();
+    let (version, saved) = load_saved(shared, conversation).await?;
+    let output = run_message(shared, conversation, request, version, &saved).await;
     record_llm_calls(&output.calls);
+
     let (dialogue, messages) = match &output.failure {
         None => (output.state.clone(), output.messages.clone()),
         Some(failure) => {
@@ -326,6 +348,7 @@ async fn attempt(
     });
     let body = response_body(conversation, request, &dialogue, &messages, &output);
     let events = turn_events(request, &output, &messages);
+
     let commit = TurnCommit {
         tenant,
         conversation,

@@ -91,12 +91,15 @@ async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow
             request = request.bearer_auth(key);
         }
         async move {
-            let response = request.send().await.context("the server did not answer")?;
+            let response = request
+                .send()
+                .await
+                .context("no response from the server")?;
             let status = response.status();
             let body: Value = response
                 .json()
                 .await
-                .context("the server's answer is not JSON")?;
+                .context("the server's response is not JSON")?;
             if !status.is_success() {
                 anyhow::bail!(
                     "{status}: {}",
