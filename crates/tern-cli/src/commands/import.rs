@@ -14,15 +14,19 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         ImportSource::DialogflowCx { path } => ("dialogflow-cx", path),
         ImportSource::DialogflowEs { path } => ("dialogflow-es", path),
     };
-    eprintln!("importing {kind} project `{}`", path.display());
+    let progress = spinner(&format!("importing {kind} project `{}`", path.display()));
     let project = match &args.source {
-        ImportSource::Rasa { path } => tern_import::rasa::import(path)?,
-        ImportSource::DialogflowCx { path } => tern_import::dialogflow::import_cx(path)?,
-        ImportSource::DialogflowEs { path } => tern_import::dialogflow::import_es(path)?,
+        ImportSource::Rasa { path } => tern_import::rasa::import(path),
+        ImportSource::DialogflowCx { path } => tern_import::dialogflow::import_cx(path),
+        ImportSource::DialogflowEs { path } => tern_import::dialogflow::import_es(path),
     };
+    let project = project.inspect_err(|_| progress.abandon())?;
+    progress.set_message("validating the imported flows");
     let errors = validation_errors(&project);
     let out = args.out.clone().unwrap_or_else(|| default_out(path));
-    write_project(&project, &out, args.force)?;
+    progress.set_message(format!("writing `{}`", out.display()));
+    write_project(&project, &out, args.force).inspect_err(|_| progress.abandon())?;
+    progress.finish_and_clear();
     println!("{}", project.report.summary());
     for item in &project.report.to_do {
         println!("  to do: {item}");
@@ -43,6 +47,16 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{error}");
     }
     Ok(ExitCode::from(1))
+}
+
+/// A spinner on stderr while a large project is converted; hidden when
+/// stderr is not a terminal, so logs and pipes stay clean.
+fn spinner(message: &str) -> indicatif::ProgressBar {
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    progress.set_message(message.to_string());
+    progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    progress
 }
 
 fn validation_errors(project: &Project) -> Vec<String> {
