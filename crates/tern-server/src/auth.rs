@@ -10,8 +10,10 @@ use crate::error::ApiError;
 
 /// The key a request carries: `Authorization: Bearer KEY` or `X-Api-Key`.
 fn presented(headers: &HeaderMap) -> Option<&str> {
+    // The scheme name is case-insensitive in HTTP (`bearer` is valid too).
     if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok())
-        && let Some(key) = value.strip_prefix("Bearer ")
+        && let Some((scheme, key)) = value.split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
     {
         return Some(key.trim());
     }
@@ -74,6 +76,8 @@ mod tests {
         let remote: SocketAddr = "10.1.2.3:5000".parse().unwrap();
         assert!(require_admin(Some("k1"), &headers("authorization", "Bearer k1"), remote).is_ok());
         assert!(require_admin(Some("k1"), &headers("x-api-key", "k1"), remote).is_ok());
+        assert!(require_admin(Some("k1"), &headers("authorization", "bearer k1"), remote).is_ok());
+        assert!(require_admin(Some("k1"), &headers("authorization", "Basic k1"), remote).is_err());
         assert!(require_admin(Some("k1"), &headers("x-api-key", "k2"), remote).is_err());
         assert!(require_admin(Some("k1"), &HeaderMap::new(), remote).is_err());
     }
