@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 //! `tern serve` as a separate process: a killed server loses no committed
 //! turn, and a database that goes away gets clear errors.
 

@@ -263,10 +263,9 @@ fn validate(rules: &Validation, value: Value) -> Result<Value, String> {
     // set on a number, boolean or file slot.
     if let Some(pattern) = &rules.pattern
         && let Some(text) = value.as_str()
+        && !pattern.value.is_match(text)
     {
-        if !pattern.value.is_match(text) {
-            return Err("that is not in the expected format".into());
-        }
+        return Err("that is not in the expected format".into());
     }
     if let Some(n) = value.as_f64() {
         if rules.min.is_some_and(|min| n < min) {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 //! Dialogflow importers against real exports (the corpus copies under
 //! `tests/fixtures/dialogflow/`) and small hand-made agents.
 

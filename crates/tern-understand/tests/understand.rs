@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 //! Prompt rendering, output checks and the offline rules, on Flowent's
 //! example flows.
 

@@ -144,14 +144,13 @@ impl Step {
         if let Some(otherwise) = &mut self.otherwise {
             swap(otherwise);
         }
-        if let Kind::Collect(collect) = &mut self.kind {
-            if let Some(target) = collect
+        if let Kind::Collect(collect) = &mut self.kind
+            && let Some(target) = collect
                 .validation
                 .as_mut()
                 .and_then(|v| v.on_max_attempts.as_mut())
-            {
-                swap(target);
-            }
+        {
+            swap(target);
         }
     }
 }

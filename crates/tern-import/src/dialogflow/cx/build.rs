@@ -20,6 +20,11 @@ const RETURN_PLACEHOLDER: &str = "\u{0}return";
 /// Target of the entry fulfillment before the form's first step exists.
 const AFTER_ENTRY_PLACEHOLDER: &str = "\u{0}after_entry";
 
+/// A page, by (flow, page) display name.
+pub type PageKey = (String, String);
+/// A step of an imported flow: (flow id, step id, slot).
+pub type StepRef = (String, String, String);
+
 /// State shared by all flows of one import.
 pub struct Ctx<'a> {
     pub agent: &'a Agent,
@@ -34,10 +39,10 @@ pub struct Ctx<'a> {
     pub used_entities: BTreeSet<String>,
     /// The wait step of each page with intent routes, by (flow, page)
     /// display name: (flow id, step id, reply slot).
-    pub waits: BTreeMap<(String, String), (String, String, String)>,
+    pub waits: BTreeMap<PageKey, StepRef>,
     /// The collect steps of each page, by (flow, page) display name:
     /// (flow id, step id, slot) in order.
-    pub forms: BTreeMap<(String, String), Vec<(String, String, String)>>,
+    pub forms: BTreeMap<PageKey, Vec<StepRef>>,
     /// Trigger intent → Tern flow id.
     pub triggers: BTreeMap<String, String>,
     pub greeting: Option<String>,

@@ -82,15 +82,14 @@ impl<'a> FlowBuilder<'a, '_> {
                     }
                 )
             });
-            if let Some(index) = last_text {
-                if let Part::Step {
+            if let Some(index) = last_text
+                && let Part::Step {
                     kind: Kind::Response { text, buttons: own },
                     ..
                 } = parts.remove(index)
-                {
-                    question = Some(text);
-                    buttons.splice(0..0, own);
-                }
+            {
+                question = Some(text);
+                buttons.splice(0..0, own);
             }
         }
         if !foreign.is_empty() {

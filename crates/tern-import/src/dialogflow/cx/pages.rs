@@ -296,11 +296,11 @@ impl<'a> FlowBuilder<'a, '_> {
             fidelity = Fidelity::Approximate;
             notes.push("the parameter has no prompt, so Tern waits for the value without asking (the engine's `ask_slot` message is switched off)".into());
         }
-        if let Some(description) = &collect.description {
-            if mentions(description, slot) {
-                collect.description = None;
-                notes.push("the prompt mentions the value it asks for, which Tern does not allow, so it was dropped".into());
-            }
+        if let Some(description) = &collect.description
+            && mentions(description, slot)
+        {
+            collect.description = None;
+            notes.push("the prompt mentions the value it asks for, which Tern does not allow, so it was dropped".into());
         }
         if let Some(behavior) = &behavior {
             self.reprompts(behavior, &mut collect, page, &mut notes)?;

@@ -286,10 +286,10 @@ impl<'a> FlowBuilder<'a, '_> {
     ) -> Result<String, ImportError> {
         let mut intents: Vec<&str> = Vec::new();
         for route in routes {
-            if let Some(intent) = route.intent.as_deref() {
-                if !intents.contains(&intent) {
-                    intents.push(intent);
-                }
+            if let Some(intent) = route.intent.as_deref()
+                && !intents.contains(&intent)
+            {
+                intents.push(intent);
             }
         }
         let id = self

@@ -89,10 +89,10 @@ pub fn import(path: &Path) -> Result<Project, ImportError> {
                 .any(|s| matches!(&s.kind, Kind::Action { name } if name == FULFILLMENT_ACTION))
             {
                 for step in &flow.steps {
-                    if let Kind::Collect(collect) = &step.kind {
-                        if !collect.slot.ends_with("_reply") {
-                            parameters.insert(collect.slot.clone());
-                        }
+                    if let Kind::Collect(collect) = &step.kind
+                        && !collect.slot.ends_with("_reply")
+                    {
+                        parameters.insert(collect.slot.clone());
                     }
                 }
             }
