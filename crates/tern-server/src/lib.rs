@@ -6,6 +6,7 @@
 //! the tests start the server the same way. [`routes::router`] builds the
 //! application for tests that need no socket.
 
+pub mod agent;
 pub mod assistant;
 pub mod auth;
 pub mod config;

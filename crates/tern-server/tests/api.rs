@@ -34,6 +34,7 @@ backend_tests!(
     upload_fills_file_slot,
     invalid_uploads_rejected,
     foreign_upload_id_rejected,
+    agent_answers_and_releases_handoff,
     stream_delivers_reply_event,
     system_endpoints_respond,
 );
@@ -1097,6 +1098,81 @@ async fn invalid_uploads_rejected(backend: Backend) {
         .await
         .expect("POST");
     assert_eq!(fits.status(), StatusCode::CREATED);
+    server.stop().await;
+}
+
+/// After a hand-over an agent answers through the admin API, and releasing
+/// gives the conversation back to the assistant.
+async fn agent_answers_and_releases_handoff(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let id = conversation_id("agent");
+    let agent_url = server.url(&format!("/api/v1/conversations/{id}/agent"));
+
+    let unknown = server
+        .http
+        .post(&agent_url)
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .expect("POST");
+    expect_error(
+        unknown,
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+        "agent before any message",
+    )
+    .await;
+
+    server.send(&id, "hello").await;
+    let early = server
+        .http
+        .post(&agent_url)
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .expect("POST");
+    expect_error(
+        early,
+        StatusCode::CONFLICT,
+        "not_handed_off",
+        "agent before the hand-over",
+    )
+    .await;
+
+    let handed = server.send(&id, "I want to speak to a person").await;
+    assert_eq!(handed["handed_off"], true, "{handed}");
+    let silent = server.send(&id, "hello?").await;
+    assert!(texts(&silent).is_empty(), "{silent}");
+
+    let empty = server
+        .http
+        .post(&agent_url)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST");
+    expect_error(
+        empty,
+        StatusCode::BAD_REQUEST,
+        "empty_message",
+        "agent request without text",
+    )
+    .await;
+    let answered = server
+        .http
+        .post(&agent_url)
+        .json(&json!({ "text": "Hi, this is Dana from the city.", "release": true }))
+        .send()
+        .await
+        .expect("POST");
+    let answered = expect_ok(answered, "agent message").await;
+    assert_eq!(answered["handed_off"], false);
+
+    let events = server.transcript(&id).await;
+    assert_eq!(count_kind(&events, "agent_message"), 1);
+    assert_eq!(count_kind(&events, "handoff_released"), 1);
+    let back = server.send(&id, "hello").await;
+    assert!(!texts(&back).is_empty(), "{back}");
     server.stop().await;
 }
 

@@ -74,6 +74,20 @@ fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     ApiError::new(rejection.status(), "invalid_body", rejection.body_text())
 }
 
+/// A human agent's message to a handed-over conversation (admin).
+pub async fn post_agent_message(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<crate::agent::AgentRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
+    check_id("conversation id", &id)?;
+    let Json(request) = body.map_err(json_error)?;
+    crate::agent::post(&state, &id, request).await.map(Json)
+}
+
 pub async fn get_conversation(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

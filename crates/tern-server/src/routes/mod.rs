@@ -36,6 +36,10 @@ pub fn router(state: AppState) -> Router {
             get(conversations::get_transcript),
         )
         .route(
+            "/api/v1/conversations/{id}/agent",
+            post(conversations::post_agent_message),
+        )
+        .route(
             "/api/v1/conversations/{id}/stream",
             get(conversations::stream),
         )
