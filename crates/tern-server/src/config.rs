@@ -260,3 +260,62 @@ fn api_key(provider: &str) -> Option<String> {
         .ok()
         .filter(|k| !k.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(text: &str) -> (tempfile::TempDir, ServeArgs) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tern.yml");
+        std::fs::write(&path, text).unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        (dir, args)
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_override_them() {
+        let (_dir, mut args) = with_file("listen: 127.0.0.1:9999\nretention_days: 2\n");
+        let config = Config::resolve(args.clone()).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.retention, Some(Duration::from_secs(2 * 86_400)));
+        args.listen = Some("127.0.0.1:7777".parse().unwrap());
+        assert_eq!(Config::resolve(args).unwrap().listen.port(), 7777);
+    }
+
+    #[test]
+    fn unknown_file_key_names_file_and_line() {
+        let (_dir, args) = with_file("listen: 127.0.0.1:9999\nlisten_port: 80\n");
+        let error = Config::resolve(args).unwrap_err().to_string();
+        assert!(error.contains("tern.yml"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
+        assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn unknown_provider_lists_valid_ones() {
+        let args = ServeArgs {
+            llm_provider: Some("gemini".into()),
+            ..Default::default()
+        };
+        let error = Config::resolve(args).unwrap_err().to_string();
+        assert!(error.contains("`gemini`"), "{error}");
+        assert!(
+            error.contains("`offline`, `openai` or `anthropic`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_reported() {
+        let args = ServeArgs {
+            config: Some("/no/such/tern.yml".into()),
+            ..Default::default()
+        };
+        let error = Config::resolve(args).unwrap_err().to_string();
+        assert!(error.contains("/no/such/tern.yml"), "{error}");
+    }
+}
