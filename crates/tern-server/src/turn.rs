@@ -63,13 +63,41 @@ struct SavedState {
     history: Vec<HistoryTurn>,
 }
 
-/// Checks a request before anything else sees it.
+/// Names of the request fields in error messages, which differ between
+/// the message API and the Rasa channel.
+#[derive(Clone, Copy)]
+pub struct FieldNames {
+    pub conversation: &'static str,
+    pub text: &'static str,
+}
+
+impl FieldNames {
+    pub const MESSAGE_API: FieldNames = FieldNames {
+        conversation: "conversation id",
+        text: "text",
+    };
+    pub const RASA: FieldNames = FieldNames {
+        conversation: "sender",
+        text: "message",
+    };
+}
+
+/// Checks a message API request before anything else sees it.
 pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(), ApiError> {
-    check_id("conversation id", conversation)?;
+    check_request_named(conversation, request, FieldNames::MESSAGE_API)
+}
+
+/// Checks a request, naming its fields as the client wrote them.
+pub fn check_request_named(
+    conversation: &str,
+    request: &MessageRequest,
+    names: FieldNames,
+) -> Result<(), ApiError> {
+    check_id(names.conversation, conversation)?;
     if let Some(id) = &request.message_id {
         check_id("message_id", id)?;
     }
-    check_text("text", &request.text)?;
+    check_text(names.text, &request.text)?;
     for attachment in &request.attachments {
         check_name("attachments[].name", &attachment.name)?;
         for value in [&attachment.content_type, &attachment.url]
@@ -83,15 +111,18 @@ pub fn check_request(conversation: &str, request: &MessageRequest) -> Result<(),
     if chars > MAX_TEXT_CHARS {
         return Err(ApiError::bad_request(
             "message_too_long",
-            format!("`text` has {chars} characters; the limit is {MAX_TEXT_CHARS}"),
+            format!(
+                "`{}` has {chars} characters; the limit is {MAX_TEXT_CHARS}",
+                names.text
+            ),
         ));
     }
     if request.text.trim().is_empty() && request.attachments.is_empty() {
         return Err(ApiError::bad_request(
             "empty_message",
-            "the message has no `text` and no `attachments`",
+            format!("the message has no `{}` and no `attachments`", names.text),
         )
-        .hint("send {\"text\": \"...\"}"));
+        .hint(format!("send {{\"{}\": \"...\"}}", names.text)));
     }
     if request.attachments.len() > MAX_ATTACHMENTS {
         return Err(ApiError::bad_request(

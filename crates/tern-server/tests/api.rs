@@ -35,6 +35,7 @@ backend_tests!(
     invalid_uploads_rejected,
     foreign_upload_id_rejected,
     agent_answers_and_releases_handoff,
+    rasa_errors_name_rasa_fields,
     stream_delivers_reply_event,
     system_endpoints_respond,
 );
@@ -1098,6 +1099,37 @@ async fn invalid_uploads_rejected(backend: Backend) {
         .await
         .expect("POST");
     assert_eq!(fits.status(), StatusCode::CREATED);
+    server.stop().await;
+}
+
+/// Errors on the Rasa channel name the fields Rasa clients send.
+async fn rasa_errors_name_rasa_fields(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let url = server.url("/webhooks/rest/webhook");
+    let cases = [
+        (
+            json!({ "sender": "rasa-1", "message": "  " }),
+            "empty_message",
+            "`message`",
+        ),
+        (
+            json!({ "sender": "a b", "message": "hi" }),
+            "invalid_id",
+            "invalid sender",
+        ),
+    ];
+    for (body, code, expected) in cases {
+        let response = server
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let error = expect_error(response, StatusCode::BAD_REQUEST, code, "Rasa bad input").await;
+        let message = error["message"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains(expected), "{message}");
+    }
     server.stop().await;
 }
 

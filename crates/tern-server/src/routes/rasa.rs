@@ -13,7 +13,7 @@ use super::conversations::json_error;
 use crate::auth::require_client;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::turn::{MessageRequest, check_request, process};
+use crate::turn::{FieldNames, MessageRequest, check_request_named, process};
 
 #[derive(Deserialize)]
 pub struct RasaMessage {
@@ -37,7 +37,7 @@ pub async fn webhook(
         message_id: None,
         attachments: Vec::new(),
     };
-    check_request(&message.sender, &request)?;
+    check_request_named(&message.sender, &request, FieldNames::RASA)?;
     let reply = process(&state, &message.sender, request).await?;
     let messages = reply["messages"].as_array().cloned().unwrap_or_default();
     let out: Vec<Value> = messages
