@@ -93,10 +93,7 @@ impl Assistant {
 fn read_responses(path: &Path) -> Result<Responses, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    tern_flow::yaml::from_str(&text).map_err(|e| {
-        let first = e.to_string().lines().next().unwrap_or_default().to_string();
-        format!("invalid responses file `{}`: {first}", path.display())
-    })
+    Responses::from_yaml(&path.display().to_string(), &text)
 }
 
 /// The results of one test file.

@@ -73,6 +73,17 @@ impl Default for Responses {
     }
 }
 
+impl Responses {
+    /// Parses a responses file (YAML). `name` is the file's name for the
+    /// error message; unknown keys are errors, so a typo is not ignored.
+    pub fn from_yaml(name: &str, text: &str) -> Result<Responses, String> {
+        tern_flow::yaml::from_str(text).map_err(|error| {
+            let first = error.to_string().lines().next().unwrap_or_default().to_string();
+            format!("invalid responses file `{name}`: {first}")
+        })
+    }
+}
+
 /// Fills `{name}` placeholders. Unknown placeholders stay as written, so a
 /// typo in an override is visible rather than silently dropped.
 pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
@@ -104,6 +115,15 @@ mod tests {
         let parsed: Responses = serde_json::from_str(r#"{"greeting": "مرحبا"}"#).unwrap();
         assert_eq!(parsed.greeting, "مرحبا");
         assert_eq!(parsed.yes, "Yes");
+    }
+
+    #[test]
+    fn from_yaml_names_file_and_key() {
+        let error = Responses::from_yaml("responses.yml", "greting: hi\n").unwrap_err();
+        assert!(error.contains("responses.yml"), "{error}");
+        assert!(error.contains("greting"), "{error}");
+        let parsed = Responses::from_yaml("responses.yml", "greeting: hi\n").unwrap();
+        assert_eq!(parsed.greeting, "hi");
     }
 
     #[test]

@@ -126,10 +126,7 @@ impl Assistant {
 }
 
 fn parse_responses(name: &str, text: &str) -> Result<Responses, AssistantError> {
-    tern_flow::yaml::from_str(text).map_err(|e| {
-        let first = e.to_string().lines().next().unwrap_or_default().to_string();
-        AssistantError::Read(format!("invalid responses file `{name}`: {first}"))
-    })
+    Responses::from_yaml(name, text).map_err(AssistantError::Read)
 }
 
 /// Runs the validator; errors stop the start, warnings are logged.
