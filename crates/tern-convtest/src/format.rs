@@ -174,16 +174,11 @@ pub fn read_test_file(path: &Path) -> Result<TestFile, FormatError> {
 
 pub fn parse_test_file(path: &Path, text: &str) -> Result<TestFile, FormatError> {
     let raw: RawFile = tern_flow::yaml::from_str(text).map_err(|error| {
-        let (line, column) = error
-            .location()
-            .map(|l| (l.line() as u32, l.column() as u32))
-            .unwrap_or((1, 1));
-        let message = error
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let tern_flow::yaml::SyntaxError {
+            line,
+            column,
+            message,
+        } = tern_flow::yaml::SyntaxError::from_error(&error);
         FormatError::Invalid {
             path: path.to_path_buf(),
             line,

@@ -78,8 +78,11 @@ impl Responses {
     /// error message; unknown keys are errors, so a typo is not ignored.
     pub fn from_yaml(name: &str, text: &str) -> Result<Responses, String> {
         tern_flow::yaml::from_str(text).map_err(|error| {
-            let first = error.to_string().lines().next().unwrap_or_default().to_string();
-            format!("invalid responses file `{name}`: {first}")
+            let summary = tern_flow::yaml::SyntaxError::from_error(&error);
+            format!(
+                "invalid responses file `{name}` at line {}: {}",
+                summary.line, summary.message
+            )
         })
     }
 }

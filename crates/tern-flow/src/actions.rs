@@ -112,16 +112,11 @@ pub fn parse_actions(path: &Path, text: &str) -> (ActionRegistry, Vec<Diagnostic
     let raw: RawActionsFile = match crate::yaml::from_str(text) {
         Ok(raw) => raw,
         Err(error) => {
-            let (line, column) = error
-                .location()
-                .map(|l| (l.line() as u32, l.column() as u32))
-                .unwrap_or((1, 1));
-            let message = error
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let crate::yaml::SyntaxError {
+                line,
+                column,
+                message,
+            } = crate::yaml::SyntaxError::from_error(&error);
             let hint = "an actions file holds `actions:`, a list of entries with `name`, \
                         `description`, `webhook_url` and `json_schema`";
             diagnostics.push(action_error(path, line, column, "", message, Some(hint)));

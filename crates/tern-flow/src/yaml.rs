@@ -17,8 +17,56 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Erro
     serde_saphyr::from_str_with_options(text, options())
 }
 
+/// A YAML error reduced to its position and a one-line message, without
+/// the source snippet serde-saphyr appends and without the position it
+/// repeats at the start of the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// 1-based; 1 when serde-saphyr gives no position.
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl SyntaxError {
+    pub fn from_error(error: &serde_saphyr::Error) -> SyntaxError {
+        let (line, column) = error
+            .location()
+            .map(|l| (l.line() as u32, l.column() as u32))
+            .unwrap_or((1, 1));
+        let text = error.to_string();
+        let first = text.lines().next().unwrap_or_default().trim();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        SyntaxError {
+            line,
+            column,
+            message: strip_position(first).to_string(),
+        }
+    }
+}
+
+fn strip_position(line: &str) -> &str {
+    let Some(rest) = line.strip_prefix("line ") else {
+        return line;
+    };
+    match rest.split_once(": ") {
+        Some((position, message)) if position.contains(" column ") => message,
+        _ => line,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn syntax_error_has_position_and_one_line() {
+        let error = super::from_str::<std::collections::BTreeMap<String, u32>>("a: 1\nb: [x\n")
+            .unwrap_err();
+        let summary = super::SyntaxError::from_error(&error);
+        assert!(summary.line >= 2, "{summary:?}");
+        assert!(!summary.message.contains('\n'), "{summary:?}");
+        assert!(!summary.message.starts_with("line "), "{summary:?}");
+    }
+
     #[test]
     fn yaml_1_1_booleans_stay_strings() {
         let value: serde_json::Value = super::from_str("[n, no, off, yes, true]").unwrap();

@@ -217,20 +217,11 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.into(),
         source,
     })?;
-    serde_saphyr::from_str(&text).map_err(|error| {
-        let location = error
-            .location()
-            .map(|l| format!("line {}: ", l.line()))
-            .unwrap_or_default();
-        let first = error
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string();
+    tern_flow::yaml::from_str(&text).map_err(|error| {
+        let summary = tern_flow::yaml::SyntaxError::from_error(&error);
         ConfigError::Invalid {
             path: path.into(),
-            message: format!("{location}{first}"),
+            message: format!("line {}: {}", summary.line, summary.message),
         }
     })
 }

@@ -129,34 +129,12 @@ fn load_source(loaded: &mut Loaded, path: PathBuf, text: &str) {
 }
 
 fn syntax_error(path: &Path, error: &serde_saphyr::Error) -> Diagnostic {
-    let (line, column) = error
-        .location()
-        .map(|l| (l.line() as u32, l.column() as u32))
-        .unwrap_or((1, 1));
-    let message = first_line(&error.to_string());
-    let mut diagnostic = file_error(path, &message, line, column);
+    let summary = crate::yaml::SyntaxError::from_error(error);
+    let message = summary.message;
+    let mut diagnostic = file_error(path, &message, summary.line, summary.column);
     diagnostic.code = "invalid_yaml";
     diagnostic.hint = syntax_hint(&message);
     diagnostic
-}
-
-/// The error text without the source snippet serde-saphyr appends and
-/// without the `error: line N column M:` prefix, since the diagnostic shows
-/// the position already.
-fn first_line(message: &str) -> String {
-    let line = message.lines().next().unwrap_or(message).trim();
-    let line = line.strip_prefix("error: ").unwrap_or(line);
-    strip_position(line).to_string()
-}
-
-fn strip_position(line: &str) -> &str {
-    let Some(rest) = line.strip_prefix("line ") else {
-        return line;
-    };
-    match rest.split_once(": ") {
-        Some((position, message)) if position.contains(" column ") => message,
-        _ => line,
-    }
 }
 
 fn syntax_hint(message: &str) -> Option<String> {
