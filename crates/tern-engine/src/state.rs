@@ -16,7 +16,7 @@ pub struct DialogueState {
     /// paused by a topic switch, or flows queued by a multi-request message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stack: Vec<Frame>,
-    /// What the engine waits for before it can go on.
+    /// The input the engine waits for before it can go on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Waiting>,
     /// Set once the conversation was handed to a human; the engine then stays
@@ -53,7 +53,7 @@ pub struct Frame {
     pub step: String,
     pub phase: Phase,
     pub origin: Origin,
-    /// Invalid answers given to the current collect step.
+    /// Invalid values given to the current collect step.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
     /// Slots this flow (and flows it called) assigned; cleared when the
@@ -71,7 +71,7 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// Where the frame is in its current step.
+/// The frame's progress within its current step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
@@ -80,13 +80,13 @@ pub enum Phase {
     Queued,
     /// About to run `step`.
     Enter,
-    /// `step` asked the user and waits for the answer.
+    /// `step` sent its question and waits for the user's reply.
     Asking,
     /// `step` is done; the next step must be chosen.
     Leave,
 }
 
-/// How a frame came onto the stack.
+/// The reason a frame is on the stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
@@ -112,8 +112,8 @@ pub enum Waiting {
     Clarification { flows: Vec<String> },
     /// The action of the active step must be run by the caller.
     Action { action: String },
-    /// The semantic conditions of the active step must be judged;
-    /// `known` holds verdicts that came with the user's message.
+    /// The semantic conditions of the active step must be judged.
+    /// `known` contains the verdicts that came with the user's message.
     Judgement {
         conditions: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

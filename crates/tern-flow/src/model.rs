@@ -170,7 +170,7 @@ impl StepKind {
     }
 }
 
-/// Where a step goes next.
+/// The transition out of a step.
 #[derive(Clone, Debug, Default)]
 pub enum Next {
     /// No `next`: continue with the following step in the list, or end the
@@ -267,7 +267,8 @@ impl SlotType {
 pub struct Collect {
     /// The slot named by `collect:`.
     pub slot: Located<String>,
-    /// Where the value is stored: `set_slot_as` when given, else `slot`.
+    /// The slot that receives the value: `set_slot_as` when given, else
+    /// `slot`.
     pub store_as: String,
     pub slot_type: SlotType,
     pub description: Template,
@@ -299,7 +300,7 @@ pub struct Validation {
     /// The re-ask message after an invalid value; may reference slots.
     pub message: Option<Template>,
     pub max_attempts: Option<u32>,
-    /// Where to go once `max_attempts` invalid values were given.
+    /// The target once `max_attempts` invalid values were given.
     pub on_max_attempts: Option<Located<Target>>,
 }
 

@@ -86,7 +86,7 @@ impl<'a> Turn<'a> {
         }
     }
 
-    /// The collect step the active frame is asking, if any.
+    /// Returns the collect step whose question is open, if any.
     pub(super) fn asked_collect(&self) -> Option<&'a Collect> {
         let frame = self
             .state
@@ -225,7 +225,7 @@ impl<'a> Turn<'a> {
         true
     }
 
-    /// The topmost frame whose flow has a collect step for `slot`.
+    /// Finds the topmost frame whose flow has a collect step for `slot`.
     fn collecting_frame(&self, slot: &str) -> Option<(usize, &'a Collect)> {
         self.state
             .stack
@@ -314,7 +314,7 @@ fn handoff_reason(command: &Command) -> Option<Option<String>> {
     }
 }
 
-/// The collect step of `flow` that stores into or is named `slot`.
+/// Finds the collect step of `flow` that is named `slot` or stores into it.
 pub(super) fn find_collect<'f>(flow: &'f Flow, slot: &str) -> Option<&'f Collect> {
     flow.steps.iter().find_map(|step| match &step.kind {
         StepKind::Collect(c) if c.store_as == slot || c.slot.value == slot => Some(c.as_ref()),

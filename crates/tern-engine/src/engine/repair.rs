@@ -13,7 +13,8 @@ use crate::event::Event;
 use crate::responses::fill;
 use crate::state::{Phase, Waiting};
 
-/// Invalid answers allowed when a step sets no `max_attempts`.
+/// Invalid values accepted before giving up, when a step sets no
+/// `max_attempts`.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 impl<'a> Turn<'a> {
@@ -124,7 +125,7 @@ impl<'a> Turn<'a> {
 
     /// Changes an earlier answer. In the active flow, the flow goes back to
     /// the step after that question, so later steps (branches, actions) run
-    /// again with the new value; questions whose slots are still filled are
+    /// again with the new value. Questions whose slots are still filled are
     /// not asked again.
     pub(super) fn correct(&mut self, frame_index: usize, collect: &Collect, value: Value) {
         let slot = collect.store_as.clone();

@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::responses::fill;
 use crate::state::{Frame, Origin, Phase, Waiting};
 
-/// What to do after looking at the active frame once.
+/// The loop's next move after one look at the active frame.
 enum Progress {
     Continue,
     Stop,
@@ -236,8 +236,8 @@ impl<'a> Turn<'a> {
         });
     }
 
-    /// Checks the guard of a flow that a `call` or `link` step starts; when
-    /// it does not hold, tells the user and records why.
+    /// Checks the guard of a flow that a `call` or `link` step starts. When
+    /// it is false, sends `flow_unavailable` and records why.
     fn guard_allows(&mut self, step_kind: &str, flow_id: &str) -> bool {
         let Some(flow) = self.flow(flow_id) else {
             return true;
@@ -295,8 +295,8 @@ impl<'a> Turn<'a> {
         }
     }
 
-    /// Picks the first branch whose condition holds; asks for judgements on
-    /// `semantic_if` conditions it has no verdict for.
+    /// Picks the first branch whose condition is true. For `semantic_if`
+    /// conditions without a verdict it requests judgements instead.
     fn choose_branch(&mut self, flow: &'a Flow, step: &'a Step) -> Option<Target> {
         let Next::Branches(branches) = &step.next else {
             return None;
@@ -441,7 +441,8 @@ impl<'a> Turn<'a> {
         });
     }
 
-    /// Stops the flow whose steps are broken at run time and tells the user.
+    /// Stops the flow whose steps are broken at run time and sends
+    /// `internal_error`.
     pub(super) fn fail_flow(&mut self, flow: &str, step: &str, message: String) {
         tracing::error!(flow, step, %message, "flow stopped at run time");
         self.events.push(Event::FlowError {
