@@ -98,6 +98,7 @@ pub async fn post(
         state: &state,
         events: &events,
         message_id: None,
+        request_digest: None,
         response: &body,
     };
     shared.store.commit_turn(commit).await.map_err(internal)?;

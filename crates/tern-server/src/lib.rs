@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod ordering;
+pub mod replay;
 pub mod routes;
 pub mod state;
 pub mod turn;

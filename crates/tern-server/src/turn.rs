@@ -20,6 +20,7 @@ use tern_understand::{LlmCall, TurnFailure};
 
 use crate::error::ApiError;
 use crate::metrics as m;
+use crate::replay::{replay, request_digest};
 use crate::state::Shared;
 
 /// Longest user message accepted, in chars.
@@ -212,6 +213,7 @@ pub async fn process(
         .locks
         .acquire(format!("{tenant}/{conversation}"))
         .await;
+    let digest = request_digest(&request);
     if let Some(id) = &request.message_id
         && let Some(previous) = shared
             .store
@@ -219,12 +221,11 @@ pub async fn process(
             .await
             .map_err(store_error)?
     {
-        metrics::counter!(m::TURNS, "outcome" => "replayed").increment(1);
-        return Ok(previous);
+        return replay(previous, id, &digest);
     }
     check_uploads(shared, conversation, &request).await?;
     for retry in 0..MAX_CONFLICT_RETRIES {
-        match attempt(shared, conversation, &request, started).await {
+        match attempt(shared, conversation, &request, &digest, started).await {
             Err(Retry::Conflict) => {
                 metrics::counter!(m::CONFLICT_RETRIES).increment(1);
                 tracing::info!(
@@ -241,9 +242,13 @@ pub async fn process(
                     .processed(tenant, conversation, id)
                     .await
                     .map_err(store_error)?;
-                return previous.ok_or_else(|| {
-                    ApiError::internal("duplicate message without a stored response", &id)
-                });
+                return match previous {
+                    Some(previous) => replay(previous, id, &digest),
+                    None => Err(ApiError::internal(
+                        "duplicate message without a stored response",
+                        &id,
+                    )),
+                };
             }
             Err(Retry::Failed(error)) => return Err(error),
             Ok(body) => return Ok(body),
@@ -354,6 +359,7 @@ async fn attempt(
     shared: &Shared,
     conversation: &str,
     request: &MessageRequest,
+    digest: &str,
     started: Instant,
 ) -> Result<Value, Retry> {
     let tenant = shared.tenant.as_str();
@@ -395,6 +401,7 @@ async fn attempt(
             request.message_id.as_deref()
         },
         response: &body,
+        request_digest: Some(digest),
     };
     match shared.store.commit_turn(commit).await {
         Ok(_) => {}

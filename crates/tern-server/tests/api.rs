@@ -131,6 +131,26 @@ async fn same_message_id_replays_response(backend: Backend) {
         .expect("the conversation is stored");
     assert_eq!(stored["version"], 1);
 
+    // The same id with another text is refused, not answered with the first
+    // reply, and runs no turn.
+    let reused = server
+        .post_message(&id, &json!({ "text": "ABC 1234", "message_id": "m-1" }))
+        .await;
+    let error = expect_error(
+        reused,
+        StatusCode::CONFLICT,
+        "message_id_reused",
+        "a message id reused for another text",
+    )
+    .await;
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("`m-1`")),
+        "{error}"
+    );
+    assert_eq!(count_kind(&server.transcript(&id).await, "user_message"), 1);
+
     // A new id is a new message.
     let next = server
         .send_json(&id, json!({ "text": "ABC 1234", "message_id": "m-2" }))

@@ -36,14 +36,12 @@ mod url;
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    NewEvent, NewUpload, PruneReport, StoreOptions, StoreStats, StoredConversation, StoredEvent,
-    TurnCommit, UnixMillis, Upload,
+    NewEvent, NewUpload, ProcessedMessage, PruneReport, StoreOptions, StoreStats,
+    StoredConversation, StoredEvent, TurnCommit, UnixMillis, Upload,
 };
 
 /// A conversation store on one of the supported databases.
@@ -97,7 +95,7 @@ impl Store {
         tenant: &str,
         conversation: &str,
         message_id: &str,
-    ) -> Result<Option<Value>, StoreError> {
+    ) -> Result<Option<ProcessedMessage>, StoreError> {
         match self {
             Store::Sqlite(store) => store.processed(tenant, conversation, message_id).await,
             Store::Postgres(store) => store.processed(tenant, conversation, message_id).await,

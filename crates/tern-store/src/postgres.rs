@@ -20,8 +20,8 @@ use sqlx::{ConnectOptions, Connection, Executor, Postgres, QueryBuilder, Transac
 use crate::sql::{self, first_new_seq, new_upload_id, now_unix_ms};
 use crate::url::{invalid_url, mask_password};
 use crate::{
-    NewUpload, PruneReport, StoreError, StoreOptions, StoreStats, StoredConversation, StoredEvent,
-    TurnCommit, Upload, migrate,
+    NewUpload, ProcessedMessage, PruneReport, StoreError, StoreOptions, StoreStats,
+    StoredConversation, StoredEvent, TurnCommit, Upload, migrate,
 };
 
 /// A pooled connection idle for longer than this is pinged before use, so a
@@ -123,14 +123,19 @@ impl PgStore {
         tenant: &str,
         conversation: &str,
         message_id: &str,
-    ) -> Result<Option<Value>, StoreError> {
-        let row: Option<(Json<Value>,)> = sqlx::query_as(sql::LOAD_RESPONSE)
+    ) -> Result<Option<ProcessedMessage>, StoreError> {
+        let row: Option<(Json<Value>, Option<String>)> = sqlx::query_as(sql::LOAD_RESPONSE)
             .bind(tenant)
             .bind(conversation)
             .bind(message_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|(Json(response),)| response))
+        Ok(
+            row.map(|(Json(response), request_digest)| ProcessedMessage {
+                response,
+                request_digest,
+            }),
+        )
     }
 
     pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {
@@ -401,6 +406,7 @@ async fn write_turn(
             .bind(message_id)
             .bind(Json(turn.response))
             .bind(now)
+            .bind(turn.request_digest)
             .execute(&mut **transaction)
             .await?;
         if inserted.rows_affected() == 0 {

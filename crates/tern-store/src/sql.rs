@@ -14,7 +14,7 @@ pub(crate) const LOAD_CONVERSATION: &str = "\
     WHERE tenant_id = $1 AND conversation_id = $2";
 
 pub(crate) const LOAD_RESPONSE: &str = "\
-    SELECT response FROM processed_messages \
+    SELECT response, request_digest FROM processed_messages \
     WHERE tenant_id = $1 AND conversation_id = $2 AND message_id = $3";
 
 /// Binds: tenant, conversation, last_seq, state, now. Affects 0 rows when the
@@ -44,8 +44,8 @@ pub(crate) const EVENTS_PER_INSERT: usize = 500;
 /// Affects 0 rows when the message id was processed before.
 pub(crate) const INSERT_PROCESSED: &str = "\
     INSERT INTO processed_messages \
-    (tenant_id, conversation_id, message_id, response, created_at) \
-    VALUES ($1, $2, $3, $4, $5) \
+    (tenant_id, conversation_id, message_id, response, created_at, request_digest) \
+    VALUES ($1, $2, $3, $4, $5, $6) \
     ON CONFLICT (tenant_id, conversation_id, message_id) DO NOTHING";
 
 pub(crate) const TRANSCRIPT: &str = "\

@@ -22,8 +22,8 @@ use sqlx::{Sqlite, Transaction};
 use crate::sql::{self, new_upload_id, now_unix_ms};
 use crate::url::invalid_url;
 use crate::{
-    NewUpload, PruneReport, StoreError, StoreOptions, StoreStats, StoredConversation, StoredEvent,
-    TurnCommit, Upload, migrate,
+    NewUpload, ProcessedMessage, PruneReport, StoreError, StoreOptions, StoreStats,
+    StoredConversation, StoredEvent, TurnCommit, Upload, migrate,
 };
 
 /// How long a statement waits for a lock held by another connection before it
@@ -127,14 +127,19 @@ impl SqliteStore {
         tenant: &str,
         conversation: &str,
         message_id: &str,
-    ) -> Result<Option<Value>, StoreError> {
-        let row: Option<(Json<Value>,)> = sqlx::query_as(sql::LOAD_RESPONSE)
+    ) -> Result<Option<ProcessedMessage>, StoreError> {
+        let row: Option<(Json<Value>, Option<String>)> = sqlx::query_as(sql::LOAD_RESPONSE)
             .bind(tenant)
             .bind(conversation)
             .bind(message_id)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.map(|(Json(response),)| response))
+        Ok(
+            row.map(|(Json(response), request_digest)| ProcessedMessage {
+                response,
+                request_digest,
+            }),
+        )
     }
 
     pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {

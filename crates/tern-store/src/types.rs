@@ -39,6 +39,19 @@ pub struct TurnCommit<'a> {
     /// [`crate::Store::processed`] when the client retries. Ignored without a
     /// `message_id`.
     pub response: &'a Value,
+    /// A fingerprint of the request that carried `message_id`, stored with
+    /// it so that a client reusing the id for another message can be told
+    /// apart from one retrying the same message.
+    pub request_digest: Option<&'a str>,
+}
+
+/// What a committed turn recorded for a client message id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedMessage {
+    /// The response sent for the message.
+    pub response: Value,
+    /// The fingerprint the turn stored with the message id, if any.
+    pub request_digest: Option<String>,
 }
 
 /// An event to append to a conversation's history.

@@ -34,6 +34,7 @@ CREATE TABLE processed_messages (
     conversation_id TEXT    NOT NULL,
     message_id      TEXT    NOT NULL,
     response        TEXT    NOT NULL,
+    request_digest  TEXT,
     created_at      INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, conversation_id, message_id),
     FOREIGN KEY (tenant_id, conversation_id)

@@ -62,6 +62,7 @@ struct TurnJob {
     events: Vec<(String, String)>,
     message_id: Option<String>,
     response: String,
+    request_digest: Option<String>,
     now: i64,
     reply: oneshot::Sender<Result<i64, StoreError>>,
 }
@@ -111,6 +112,7 @@ impl Writer {
                 .map(|event| Ok((event.kind.clone(), to_json_text(&event.payload)?)))
                 .collect::<Result<_, StoreError>>()?,
             message_id: turn.message_id.map(str::to_string),
+            request_digest: turn.request_digest.map(str::to_string),
             response: to_json_text(turn.response)?,
             now: now_unix_ms(),
             reply,
@@ -342,6 +344,7 @@ fn write_turn(connection: &Connection, job: &TurnJob) -> rusqlite::Result<Result
                     "$3": message_id,
                     "$4": job.response,
                     "$5": job.now,
+                    "$6": job.request_digest,
                 })?;
         if inserted == 0 {
             return Ok(Err(StoreError::DuplicateMessage {

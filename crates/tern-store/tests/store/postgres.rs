@@ -225,6 +225,7 @@ async fn concurrent_connects_migrate_once() {
         events: &[],
         message_id: None,
         response: &serde_json::Value::Null,
+        request_digest: None,
     };
     assert_eq!(stores[0].commit_turn(create).await.expect("commit"), 1);
     for store in stores {
@@ -253,6 +254,7 @@ async fn synchronous_commit_off_still_commits() {
         events: &[],
         message_id: None,
         response: &serde_json::Value::Null,
+        request_digest: None,
     };
     assert_eq!(store.commit_turn(create).await.expect("commit"), 1);
     let stored = store
@@ -276,6 +278,7 @@ async fn nul_character_fails_commit() {
         events: &[],
         message_id: None,
         response: &serde_json::Value::Null,
+        request_digest: None,
     };
 
     let error = database

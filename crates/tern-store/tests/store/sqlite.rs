@@ -83,6 +83,7 @@ async fn commits_go_through_wal() {
         events: &[],
         message_id: None,
         response: &serde_json::Value::Null,
+        request_digest: None,
     };
     database.store.commit_turn(create).await.expect("commit");
 
@@ -147,6 +148,7 @@ async fn two_stores_share_one_file() {
         events: &[],
         message_id: None,
         response: &serde_json::Value::Null,
+        request_digest: None,
     };
     database.store.commit_turn(create).await.expect("create");
 
@@ -179,6 +181,7 @@ async fn two_stores_share_one_file() {
                         events: &new_events,
                         message_id: None,
                         response: &serde_json::Value::Null,
+                        request_digest: None,
                     };
                     match store.commit_turn(commit).await {
                         Ok(_) => break,
@@ -218,6 +221,7 @@ async fn nul_character_round_trips() {
         events: &[],
         message_id: None,
         response: &serde_json::Value::Null,
+        request_digest: None,
     };
 
     database.store.commit_turn(create).await.expect("commit");
@@ -251,6 +255,7 @@ async fn concurrent_commits_are_exact() {
             events: &[],
             message_id: None,
             response: &serde_json::Value::Null,
+            request_digest: None,
         };
         store.commit_turn(create).await.expect("create");
     }
@@ -284,6 +289,7 @@ async fn concurrent_commits_are_exact() {
                     events: &new_events,
                     message_id: Some(&message_id),
                     response: &response,
+                    request_digest: None,
                 };
                 match store.commit_turn(commit).await {
                     Ok(version) => break version,
@@ -303,6 +309,7 @@ async fn concurrent_commits_are_exact() {
                 events: &new_events,
                 message_id: Some(&message_id),
                 response: &serde_json::Value::Null,
+                request_digest: None,
             };
             match store.commit_turn(resend).await {
                 Err(StoreError::DuplicateMessage { .. } | StoreError::Conflict { .. }) => {}
@@ -367,7 +374,7 @@ async fn concurrent_commits_are_exact() {
                 .await
                 .expect("processed");
             assert_eq!(
-                response,
+                response.map(|p| p.response),
                 Some(json!({ "task": task })),
                 "response to m{commit} in {name}"
             );
@@ -393,6 +400,7 @@ async fn commit_after_close_fails() {
         events: &[],
         message_id: None,
         response: &serde_json::Value::Null,
+        request_digest: None,
     };
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(10),

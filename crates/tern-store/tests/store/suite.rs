@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tern_store::{NewEvent, NewUpload, Store, StoreError, StoredEvent, TurnCommit};
+use tern_store::{
+    NewEvent, NewUpload, ProcessedMessage, Store, StoreError, StoredEvent, TurnCommit,
+};
 
 static NO_RESPONSE: Value = Value::Null;
 
@@ -37,6 +39,7 @@ fn turn<'a>(
         events,
         message_id: None,
         response: &NO_RESPONSE,
+        request_digest: None,
     }
 }
 
@@ -68,6 +71,7 @@ pub async fn first_commit_creates_conversation(store: &Store) {
     let commit = TurnCommit {
         message_id: Some("m-1"),
         response: &response,
+        request_digest: Some("digest-of-m-1"),
         ..turn(tenant, "c-1", None, &state, &new_events)
     };
 
@@ -95,7 +99,13 @@ pub async fn first_commit_creates_conversation(store: &Store) {
         .processed(tenant, "c-1", "m-1")
         .await
         .expect("processed");
-    assert_eq!(processed, Some(response));
+    assert_eq!(
+        processed,
+        Some(ProcessedMessage {
+            response,
+            request_digest: Some("digest-of-m-1".to_string()),
+        })
+    );
     let unknown = store
         .processed(tenant, "c-1", "m-2")
         .await
@@ -205,6 +215,7 @@ pub async fn duplicate_message_rolls_back(store: &Store) {
     let first = TurnCommit {
         message_id: Some("m-1"),
         response: &response,
+        request_digest: None,
         ..turn(tenant, "c", None, &state, &first_events)
     };
     store.commit_turn(first).await.expect("first turn");
@@ -215,6 +226,7 @@ pub async fn duplicate_message_rolls_back(store: &Store) {
     let retried = TurnCommit {
         message_id: Some("m-1"),
         response: &retried_response,
+        request_digest: None,
         ..turn(tenant, "c", Some(1), &retried_state, &retried_events)
     };
     let error = store
@@ -240,12 +252,13 @@ pub async fn duplicate_message_rolls_back(store: &Store) {
         .processed(tenant, "c", "m-1")
         .await
         .expect("processed");
-    assert_eq!(processed, Some(response));
+    assert_eq!(processed.map(|p| p.response), Some(response));
 
     // The rolled-back turn left no gap in the numbering.
     let next = TurnCommit {
         message_id: Some("m-2"),
         response: &retried_response,
+        request_digest: None,
         ..turn(tenant, "c", Some(1), &retried_state, &retried_events)
     };
     assert_eq!(store.commit_turn(next).await.expect("next turn"), 2);
@@ -346,6 +359,7 @@ async fn populate(store: &Store, tenant: &str, conversation: &str) -> String {
     let commit = TurnCommit {
         message_id: Some("m-1"),
         response: &response,
+        request_digest: None,
         ..turn(tenant, conversation, None, &state, &new_events)
     };
     store.commit_turn(commit).await.expect("commit");
@@ -469,6 +483,7 @@ pub async fn tenants_are_isolated(store: &Store) {
         let commit = TurnCommit {
             message_id: Some("m-1"),
             response: &response,
+            request_digest: None,
             ..turn(tenant, "shared-id", None, state, new_events)
         };
         let version = store
@@ -664,6 +679,7 @@ pub async fn json_values_round_trip(store: &Store) {
     let commit = TurnCommit {
         message_id: Some("m"),
         response: &response,
+        request_digest: None,
         ..turn(tenant, "c", None, &state, &new_events)
     };
     store.commit_turn(commit).await.expect("commit");
@@ -676,7 +692,11 @@ pub async fn json_values_round_trip(store: &Store) {
     assert_eq!(stored.state, state);
     assert_eq!(transcript_all(store, tenant, "c").await[0].payload, payload);
     assert_eq!(
-        store.processed(tenant, "c", "m").await.expect("processed"),
+        store
+            .processed(tenant, "c", "m")
+            .await
+            .expect("processed")
+            .map(|p| p.response),
         Some(response)
     );
 }
@@ -720,6 +740,7 @@ pub async fn concurrent_increments_are_exact(store: &Store) {
                     let commit = TurnCommit {
                         message_id: Some(&message_id),
                         response: &response,
+                        request_digest: None,
                         ..turn(tenant, "c", Some(stored.version), &state, &new_events)
                     };
                     match store.commit_turn(commit).await {
