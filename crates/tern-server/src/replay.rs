@@ -1,5 +1,5 @@
-//! Client message ids: a retry of the same message gets the first answer
-//! back, and an id reused for a different message is refused.
+//! Client message ids: a retry of the same message receives the first
+//! response again, and an id reused for a different message is rejected.
 
 use axum::http::StatusCode;
 use serde_json::Value;
@@ -15,8 +15,8 @@ pub fn request_digest(request: &MessageRequest) -> String {
     let mut hasher = Sha256::new();
     hasher.update(request.text.as_bytes());
     hasher.update([0]);
-    // Serializing a list of plain structs cannot fail; an empty input
-    // would still tell texts apart.
+    // Serializing plain structs of strings and numbers does not fail. If it
+    // did, the digest would still cover the text.
     hasher.update(serde_json::to_vec(&request.attachments).unwrap_or_default());
     hasher
         .finalize()
@@ -25,30 +25,42 @@ pub fn request_digest(request: &MessageRequest) -> String {
         .collect()
 }
 
-/// Answers a message whose id a committed turn already recorded: the stored
-/// response when the request is the same, a conflict when it differs.
+/// Returns the stored response for a message whose id a committed turn
+/// already recorded, or a conflict when the request differs from the first.
 ///
-/// Rows written without a fingerprint are replayed, as before.
+/// Rows written without a fingerprint (agent turns) are replayed.
 pub fn replay(
     previous: ProcessedMessage,
+    conversation: &str,
     message_id: &str,
     digest: &str,
 ) -> Result<Value, ApiError> {
     match previous.request_digest {
-        Some(stored) if stored != digest => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "message_id_reused",
-            format!(
-                "message_id `{message_id}` was already used for a different message in this conversation"
-            ),
-        )
-        .hint(
-            "give each new message its own message_id; resend the same text and \
-             attachments with this id to get the first answer again",
-        )),
+        Some(stored) if stored != digest => {
+            tracing::info!(
+                conversation,
+                message_id,
+                "rejected a message whose message_id was used for a different message"
+            );
+            Err(reused(message_id))
+        }
         _ => {
             metrics::counter!(crate::metrics::TURNS, "outcome" => "replayed").increment(1);
             Ok(previous.response)
         }
     }
+}
+
+fn reused(message_id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "message_id_reused",
+        format!(
+            "message_id `{message_id}` was already used for a different message in this conversation"
+        ),
+    )
+    .hint(
+        "give each new message its own message_id; resend the same text and \
+         attachments with this id to get the first response again",
+    )
 }

@@ -221,7 +221,7 @@ pub async fn process(
             .await
             .map_err(store_error)?
     {
-        return replay(previous, id, &digest);
+        return replay(previous, conversation, id, &digest);
     }
     check_uploads(shared, conversation, &request).await?;
     for retry in 0..MAX_CONFLICT_RETRIES {
@@ -243,7 +243,7 @@ pub async fn process(
                     .await
                     .map_err(store_error)?;
                 return match previous {
-                    Some(previous) => replay(previous, id, &digest),
+                    Some(previous) => replay(previous, conversation, id, &digest),
                     None => Err(ApiError::internal(
                         "duplicate message without a stored response",
                         &id,
