@@ -123,6 +123,11 @@ struct Reply {
 }
 
 impl ActionCaller {
+    /// Returns the time limit of one webhook call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Creates a caller, rejecting an empty key, a zero timeout or a zero
     /// body limit.
     pub fn new(config: CallerConfig) -> Result<Self, ActionError> {

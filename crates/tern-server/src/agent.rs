@@ -99,6 +99,7 @@ pub async fn post(
         events: &events,
         message_id: None,
         request_digest: None,
+        claim_owner: None,
         response: &body,
     };
     shared.store.commit_turn(commit).await.map_err(internal)?;

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod assistant;
 pub mod auth;
+pub mod claim;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -28,7 +28,7 @@ pub fn request_digest(request: &MessageRequest) -> String {
 /// Returns the stored response for a message whose id a committed turn
 /// already recorded, or a conflict when the request differs from the first.
 ///
-/// Rows written without a fingerprint (agent turns) are replayed.
+/// Rows stored without a fingerprint are replayed.
 pub fn replay(
     previous: ProcessedMessage,
     conversation: &str,

@@ -18,6 +18,7 @@ use tern_understand::context::{HISTORY_WINDOW, HistoryTurn};
 use tern_understand::turn::{ActionRunner, TurnInput, TurnOutput, run_turn};
 use tern_understand::{LlmCall, TurnFailure};
 
+use crate::claim::{ClaimState, TurnClaim, release};
 use crate::error::ApiError;
 use crate::metrics as m;
 use crate::replay::{replay, request_digest};
@@ -269,6 +270,12 @@ fn conflict_backoff(retry: u32) -> std::time::Duration {
     std::time::Duration::from_millis(rand::rng().random_range(1..=ceiling))
 }
 
+async fn release_held(shared: &Shared, conversation: &str, owner: Option<&str>) {
+    if let Some(owner) = owner {
+        release(shared, conversation, owner).await;
+    }
+}
+
 /// Every `upload_id` must name an upload of this conversation.
 async fn check_uploads(
     shared: &Shared,
@@ -321,6 +328,7 @@ async fn run_message(
     request: &MessageRequest,
     version: Option<i64>,
     saved: &SavedState,
+    claim: &TurnClaim<'_>,
 ) -> TurnOutput {
     let engine = shared.engine();
     let uploads = attachment_commands(&engine, &saved.dialogue, &request.attachments);
@@ -332,6 +340,7 @@ async fn run_message(
         shared,
         turn_key,
         calls: std::sync::atomic::AtomicU32::new(0),
+        claim,
     };
     let input = TurnInput {
         message: &request.text,
@@ -363,9 +372,33 @@ async fn attempt(
     started: Instant,
 ) -> Result<Value, Retry> {
     let tenant = shared.tenant.as_str();
-    let (version, saved) = load_saved(shared, conversation).await?;
-    let output = run_message(shared, conversation, request, version, &saved).await;
+    let (loaded_version, saved) = load_saved(shared, conversation).await?;
+    let claim = TurnClaim::new(
+        shared,
+        conversation,
+        loaded_version,
+        json!(SavedState::default()),
+    );
+    let output = run_message(
+        shared,
+        conversation,
+        request,
+        loaded_version,
+        &saved,
+        &claim,
+    )
+    .await;
     record_llm_calls(&output.calls);
+    let (claim, owner) = claim.finish();
+    let (version, claim_owner) = match claim {
+        ClaimState::Unclaimed => (loaded_version, None),
+        ClaimState::Held { version } => (Some(version), Some(owner.as_str())),
+        ClaimState::Lost => return Err(Retry::Conflict),
+        ClaimState::Failed(error) => {
+            release(shared, conversation, &owner).await;
+            return Err(Retry::Failed(store_error(error)));
+        }
+    };
 
     let (dialogue, messages) = match &output.failure {
         None => (output.state.clone(), output.messages.clone()),
@@ -402,12 +435,19 @@ async fn attempt(
         },
         response: &body,
         request_digest: Some(digest),
+        claim_owner,
     };
     match shared.store.commit_turn(commit).await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => return Err(Retry::Conflict),
-        Err(StoreError::DuplicateMessage { .. }) => return Err(Retry::Duplicate),
-        Err(error) => return Err(Retry::Failed(store_error(error))),
+        Err(StoreError::DuplicateMessage { .. }) => {
+            release_held(shared, conversation, claim_owner).await;
+            return Err(Retry::Duplicate);
+        }
+        Err(error) => {
+            release_held(shared, conversation, claim_owner).await;
+            return Err(Retry::Failed(store_error(error)));
+        }
     }
     finish_metrics(&output, started);
     shared.streams.publish(conversation, &body);
@@ -585,6 +625,7 @@ struct Actions<'s> {
     shared: &'s Shared,
     turn_key: String,
     calls: std::sync::atomic::AtomicU32,
+    claim: &'s TurnClaim<'s>,
 }
 
 impl ActionRunner for Actions<'_> {
@@ -600,6 +641,12 @@ impl ActionRunner for Actions<'_> {
                     error: format!("action `{action}` is not registered"),
                 };
             };
+            if !self.claim.before_call().await {
+                return ActionOutcome::Failure {
+                    error: "the conversation changed on another instance; the turn runs again"
+                        .to_string(),
+                };
+            }
             let number = self
                 .calls
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)

@@ -40,7 +40,7 @@ pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    NewEvent, NewUpload, ProcessedMessage, PruneReport, StoreOptions, StoreStats,
+    Claim, NewEvent, NewUpload, ProcessedMessage, PruneReport, StoreOptions, StoreStats,
     StoredConversation, StoredEvent, TurnCommit, UnixMillis, Upload,
 };
 
@@ -128,6 +128,41 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.commit_turn(turn).await,
             Store::Postgres(store) => store.commit_turn(turn).await,
+        }
+    }
+
+    /// Claims a conversation for one turn before the turn calls webhooks, and
+    /// returns the version the turn must commit against.
+    ///
+    /// Until the claim expires or the owner's commit clears it, commits and
+    /// claims by other owners fail with a conflict, so a turn that runs on
+    /// several instances at once calls its webhooks on one of them only.
+    /// Claiming again with the same owner extends the claim. With
+    /// `expected_version: None` the claim creates the conversation at
+    /// version 0 with `claim.state`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] when the version check fails or another
+    /// owner holds a claim that has not expired.
+    pub async fn claim(&self, claim: Claim<'_>) -> Result<i64, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.claim(claim).await,
+            Store::Postgres(store) => store.claim(claim).await,
+        }
+    }
+
+    /// Clears a claim that `owner` still holds, for a turn that ends without
+    /// a commit. Does nothing when the claim is gone.
+    pub async fn release_claim(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.release_claim(tenant, conversation, owner).await,
+            Store::Postgres(store) => store.release_claim(tenant, conversation, owner).await,
         }
     }
 

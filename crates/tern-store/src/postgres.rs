@@ -20,7 +20,7 @@ use sqlx::{ConnectOptions, Connection, Executor, Postgres, QueryBuilder, Transac
 use crate::sql::{self, first_new_seq, new_upload_id, now_unix_ms};
 use crate::url::{invalid_url, mask_password};
 use crate::{
-    NewUpload, ProcessedMessage, PruneReport, StoreError, StoreOptions, StoreStats,
+    Claim, NewUpload, ProcessedMessage, PruneReport, StoreError, StoreOptions, StoreStats,
     StoredConversation, StoredEvent, TurnCommit, Upload, migrate,
 };
 
@@ -162,6 +162,46 @@ impl PgStore {
             }
             other => other,
         }
+    }
+
+    pub(crate) async fn claim(&self, claim: Claim<'_>) -> Result<i64, StoreError> {
+        let now = now_unix_ms();
+        let until = now.saturating_add(claim.duration_ms);
+        let query = match claim.expected_version {
+            None => sqlx::query(sql::INSERT_CLAIMED_CONVERSATION)
+                .bind(claim.tenant)
+                .bind(claim.conversation)
+                .bind(Json(claim.state))
+                .bind(now)
+                .bind(claim.owner)
+                .bind(until),
+            Some(version) => sqlx::query(sql::CLAIM_CONVERSATION)
+                .bind(claim.tenant)
+                .bind(claim.conversation)
+                .bind(claim.owner)
+                .bind(until)
+                .bind(version)
+                .bind(now),
+        };
+        if query.execute(&self.pool).await?.rows_affected() == 0 {
+            return Err(sql::claim_conflict(&claim));
+        }
+        Ok(claim.expected_version.unwrap_or(0))
+    }
+
+    pub(crate) async fn release_claim(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::RELEASE_CLAIM)
+            .bind(tenant)
+            .bind(conversation)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn transcript(
@@ -385,6 +425,7 @@ async fn write_turn(
                 .bind(Json(turn.state))
                 .bind(now)
                 .bind(expected_version)
+                .bind(turn.claim_owner)
                 .fetch_optional(&mut **transaction)
                 .await?;
             updated.ok_or_else(|| sql::conflict(turn))?

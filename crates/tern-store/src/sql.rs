@@ -7,7 +7,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::{StoreError, StoredConversation, StoredEvent, TurnCommit, Upload};
+use crate::{Claim, StoreError, StoredConversation, StoredEvent, TurnCommit, Upload};
 
 pub(crate) const LOAD_CONVERSATION: &str = "\
     SELECT version, last_seq, state, created_at, updated_at FROM conversations \
@@ -26,12 +26,37 @@ pub(crate) const INSERT_CONVERSATION: &str = "\
     ON CONFLICT (tenant_id, conversation_id) DO NOTHING";
 
 /// Binds: tenant, conversation, number of new events, state, now, expected
-/// version. Returns no row when the version check fails.
+/// version, claim owner. Returns no row when the version check fails or
+/// another owner's claim has not expired. Clears the claim.
 pub(crate) const UPDATE_CONVERSATION: &str = "\
     UPDATE conversations \
-    SET version = version + 1, last_seq = last_seq + $3, state = $4, updated_at = $5 \
+    SET version = version + 1, last_seq = last_seq + $3, state = $4, updated_at = $5, \
+        claim_owner = NULL, claim_until = NULL \
     WHERE tenant_id = $1 AND conversation_id = $2 AND version = $6 \
+      AND (claim_owner IS NULL OR claim_owner = $7 OR claim_until < $5) \
     RETURNING version, last_seq";
+
+/// Binds: tenant, conversation, owner, until, expected version, now.
+/// Affects no row when the version check fails or another owner's claim
+/// has not expired.
+pub(crate) const CLAIM_CONVERSATION: &str = "\
+    UPDATE conversations SET claim_owner = $3, claim_until = $4 \
+    WHERE tenant_id = $1 AND conversation_id = $2 AND version = $5 \
+      AND (claim_owner IS NULL OR claim_owner = $3 OR claim_until < $6)";
+
+/// Binds: tenant, conversation, state, now, owner, until. Creates the
+/// conversation at version 0, claimed. Affects no row when it exists.
+pub(crate) const INSERT_CLAIMED_CONVERSATION: &str = "\
+    INSERT INTO conversations \
+    (tenant_id, conversation_id, version, last_seq, state, created_at, updated_at, \
+     claim_owner, claim_until) \
+    VALUES ($1, $2, 0, 0, $3, $4, $4, $5, $6) \
+    ON CONFLICT (tenant_id, conversation_id) DO NOTHING";
+
+/// Binds: tenant, conversation, owner.
+pub(crate) const RELEASE_CLAIM: &str = "\
+    UPDATE conversations SET claim_owner = NULL, claim_until = NULL \
+    WHERE tenant_id = $1 AND conversation_id = $2 AND claim_owner = $3";
 
 /// Followed by one `VALUES` tuple per event.
 pub(crate) const INSERT_EVENTS: &str =
@@ -127,6 +152,19 @@ pub(crate) fn first_new_seq(last_seq_after: i64, event_count: usize) -> i64 {
 }
 
 /// Returns [`StoreError::Conflict`] for a turn whose version check failed.
+/// The conflict returned when a claim affects no row.
+pub(crate) fn claim_conflict(claim: &Claim<'_>) -> StoreError {
+    tracing::debug!(
+        tenant = claim.tenant,
+        conversation = claim.conversation,
+        expected_version = claim.expected_version,
+        "claim failed: the conversation changed or another turn holds it"
+    );
+    StoreError::Conflict {
+        conversation: claim.conversation.to_string(),
+    }
+}
+
 pub(crate) fn conflict(turn: &TurnCommit<'_>) -> StoreError {
     tracing::debug!(
         tenant = turn.tenant,

@@ -22,7 +22,7 @@ use sqlx::{Sqlite, Transaction};
 use crate::sql::{self, new_upload_id, now_unix_ms};
 use crate::url::invalid_url;
 use crate::{
-    NewUpload, ProcessedMessage, PruneReport, StoreError, StoreOptions, StoreStats,
+    Claim, NewUpload, ProcessedMessage, PruneReport, StoreError, StoreOptions, StoreStats,
     StoredConversation, StoredEvent, TurnCommit, Upload, migrate,
 };
 
@@ -144,6 +144,46 @@ impl SqliteStore {
 
     pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {
         self.turn_writer.commit_turn(&turn).await
+    }
+
+    pub(crate) async fn claim(&self, claim: Claim<'_>) -> Result<i64, StoreError> {
+        let now = now_unix_ms();
+        let until = now.saturating_add(claim.duration_ms);
+        let query = match claim.expected_version {
+            None => sqlx::query(sql::INSERT_CLAIMED_CONVERSATION)
+                .bind(claim.tenant)
+                .bind(claim.conversation)
+                .bind(Json(claim.state))
+                .bind(now)
+                .bind(claim.owner)
+                .bind(until),
+            Some(version) => sqlx::query(sql::CLAIM_CONVERSATION)
+                .bind(claim.tenant)
+                .bind(claim.conversation)
+                .bind(claim.owner)
+                .bind(until)
+                .bind(version)
+                .bind(now),
+        };
+        if query.execute(&self.writer).await?.rows_affected() == 0 {
+            return Err(sql::claim_conflict(&claim));
+        }
+        Ok(claim.expected_version.unwrap_or(0))
+    }
+
+    pub(crate) async fn release_claim(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::RELEASE_CLAIM)
+            .bind(tenant)
+            .bind(conversation)
+            .bind(owner)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn transcript(

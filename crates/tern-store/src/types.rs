@@ -43,6 +43,26 @@ pub struct TurnCommit<'a> {
     /// it so that a client reusing the id for another message can be told
     /// apart from one retrying the same message.
     pub request_digest: Option<&'a str>,
+    /// The owner of the claim this turn took with [`crate::Store::claim`],
+    /// if it took one. The commit clears the claim.
+    pub claim_owner: Option<&'a str>,
+}
+
+/// A turn's claim on a conversation before it calls webhooks, taken with
+/// [`crate::Store::claim`].
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub tenant: &'a str,
+    pub conversation: &'a str,
+    /// The version the turn was computed from, or `None` when the
+    /// conversation does not exist yet.
+    pub expected_version: Option<i64>,
+    /// A value unique to the turn, such as a random token.
+    pub owner: &'a str,
+    /// How long the claim lasts from now, in milliseconds.
+    pub duration_ms: i64,
+    /// The state stored when the claim creates the conversation.
+    pub state: &'a Value,
 }
 
 /// What a committed turn recorded for a client message id.

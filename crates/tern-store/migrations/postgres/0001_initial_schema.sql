@@ -11,6 +11,10 @@ CREATE TABLE conversations (
     state           JSONB  NOT NULL,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
+    -- Set by a turn before it calls webhooks: until claim_until (unix ms),
+    -- only claim_owner may commit, so no other instance calls them too.
+    claim_owner     TEXT,
+    claim_until     BIGINT,
     PRIMARY KEY (tenant_id, conversation_id)
 );
 

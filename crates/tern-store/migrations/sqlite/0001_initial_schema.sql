@@ -11,6 +11,10 @@ CREATE TABLE conversations (
     state           TEXT    NOT NULL,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
+    -- Set by a turn before it calls webhooks: until claim_until (unix ms),
+    -- only claim_owner may commit, so no other instance calls them too.
+    claim_owner     TEXT,
+    claim_until     INTEGER,
     PRIMARY KEY (tenant_id, conversation_id)
 ) STRICT;
 

@@ -63,6 +63,7 @@ struct TurnJob {
     message_id: Option<String>,
     response: String,
     request_digest: Option<String>,
+    claim_owner: Option<String>,
     now: i64,
     reply: oneshot::Sender<Result<i64, StoreError>>,
 }
@@ -113,6 +114,7 @@ impl Writer {
                 .collect::<Result<_, StoreError>>()?,
             message_id: turn.message_id.map(str::to_string),
             request_digest: turn.request_digest.map(str::to_string),
+            claim_owner: turn.claim_owner.map(str::to_string),
             response: to_json_text(turn.response)?,
             now: now_unix_ms(),
             reply,
@@ -310,6 +312,7 @@ fn write_turn(connection: &Connection, job: &TurnJob) -> rusqlite::Result<Result
                         "$4": job.state,
                         "$5": job.now,
                         "$6": expected_version,
+                        "$7": job.claim_owner,
                     },
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )

@@ -226,6 +226,7 @@ async fn concurrent_connects_migrate_once() {
         message_id: None,
         response: &serde_json::Value::Null,
         request_digest: None,
+        claim_owner: None,
     };
     assert_eq!(stores[0].commit_turn(create).await.expect("commit"), 1);
     for store in stores {
@@ -255,6 +256,7 @@ async fn synchronous_commit_off_still_commits() {
         message_id: None,
         response: &serde_json::Value::Null,
         request_digest: None,
+        claim_owner: None,
     };
     assert_eq!(store.commit_turn(create).await.expect("commit"), 1);
     let stored = store
@@ -279,6 +281,7 @@ async fn nul_character_fails_commit() {
         message_id: None,
         response: &serde_json::Value::Null,
         request_digest: None,
+        claim_owner: None,
     };
 
     let error = database

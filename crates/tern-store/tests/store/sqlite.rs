@@ -84,6 +84,7 @@ async fn commits_go_through_wal() {
         message_id: None,
         response: &serde_json::Value::Null,
         request_digest: None,
+        claim_owner: None,
     };
     database.store.commit_turn(create).await.expect("commit");
 
@@ -149,6 +150,7 @@ async fn two_stores_share_one_file() {
         message_id: None,
         response: &serde_json::Value::Null,
         request_digest: None,
+        claim_owner: None,
     };
     database.store.commit_turn(create).await.expect("create");
 
@@ -182,6 +184,7 @@ async fn two_stores_share_one_file() {
                         message_id: None,
                         response: &serde_json::Value::Null,
                         request_digest: None,
+                        claim_owner: None,
                     };
                     match store.commit_turn(commit).await {
                         Ok(_) => break,
@@ -222,6 +225,7 @@ async fn nul_character_round_trips() {
         message_id: None,
         response: &serde_json::Value::Null,
         request_digest: None,
+        claim_owner: None,
     };
 
     database.store.commit_turn(create).await.expect("commit");
@@ -256,6 +260,7 @@ async fn concurrent_commits_are_exact() {
             message_id: None,
             response: &serde_json::Value::Null,
             request_digest: None,
+            claim_owner: None,
         };
         store.commit_turn(create).await.expect("create");
     }
@@ -290,6 +295,7 @@ async fn concurrent_commits_are_exact() {
                     message_id: Some(&message_id),
                     response: &response,
                     request_digest: None,
+                    claim_owner: None,
                 };
                 match store.commit_turn(commit).await {
                     Ok(version) => break version,
@@ -310,6 +316,7 @@ async fn concurrent_commits_are_exact() {
                 message_id: Some(&message_id),
                 response: &serde_json::Value::Null,
                 request_digest: None,
+                claim_owner: None,
             };
             match store.commit_turn(resend).await {
                 Err(StoreError::DuplicateMessage { .. } | StoreError::Conflict { .. }) => {}
@@ -401,6 +408,7 @@ async fn commit_after_close_fails() {
         message_id: None,
         response: &serde_json::Value::Null,
         request_digest: None,
+        claim_owner: None,
     };
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(10),

@@ -40,6 +40,7 @@ fn turn<'a>(
         message_id: None,
         response: &NO_RESPONSE,
         request_digest: None,
+        claim_owner: None,
     }
 }
 
@@ -72,6 +73,7 @@ pub async fn first_commit_creates_conversation(store: &Store) {
         message_id: Some("m-1"),
         response: &response,
         request_digest: Some("digest-of-m-1"),
+        claim_owner: None,
         ..turn(tenant, "c-1", None, &state, &new_events)
     };
 
@@ -216,6 +218,7 @@ pub async fn duplicate_message_rolls_back(store: &Store) {
         message_id: Some("m-1"),
         response: &response,
         request_digest: None,
+        claim_owner: None,
         ..turn(tenant, "c", None, &state, &first_events)
     };
     store.commit_turn(first).await.expect("first turn");
@@ -227,6 +230,7 @@ pub async fn duplicate_message_rolls_back(store: &Store) {
         message_id: Some("m-1"),
         response: &retried_response,
         request_digest: None,
+        claim_owner: None,
         ..turn(tenant, "c", Some(1), &retried_state, &retried_events)
     };
     let error = store
@@ -259,6 +263,7 @@ pub async fn duplicate_message_rolls_back(store: &Store) {
         message_id: Some("m-2"),
         response: &retried_response,
         request_digest: None,
+        claim_owner: None,
         ..turn(tenant, "c", Some(1), &retried_state, &retried_events)
     };
     assert_eq!(store.commit_turn(next).await.expect("next turn"), 2);
@@ -360,6 +365,7 @@ async fn populate(store: &Store, tenant: &str, conversation: &str) -> String {
         message_id: Some("m-1"),
         response: &response,
         request_digest: None,
+        claim_owner: None,
         ..turn(tenant, conversation, None, &state, &new_events)
     };
     store.commit_turn(commit).await.expect("commit");
@@ -484,6 +490,7 @@ pub async fn tenants_are_isolated(store: &Store) {
             message_id: Some("m-1"),
             response: &response,
             request_digest: None,
+            claim_owner: None,
             ..turn(tenant, "shared-id", None, state, new_events)
         };
         let version = store
@@ -680,6 +687,7 @@ pub async fn json_values_round_trip(store: &Store) {
         message_id: Some("m"),
         response: &response,
         request_digest: None,
+        claim_owner: None,
         ..turn(tenant, "c", None, &state, &new_events)
     };
     store.commit_turn(commit).await.expect("commit");
@@ -741,6 +749,7 @@ pub async fn concurrent_increments_are_exact(store: &Store) {
                         message_id: Some(&message_id),
                         response: &response,
                         request_digest: None,
+                        claim_owner: None,
                         ..turn(tenant, "c", Some(stored.version), &state, &new_events)
                     };
                     match store.commit_turn(commit).await {

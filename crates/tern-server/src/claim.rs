@@ -1,0 +1,130 @@
+//! A turn's claim on its conversation before the first webhook call.
+//!
+//! Without a claim, two instances handling messages of one conversation at
+//! once could both call a webhook and only then find out, at the commit,
+//! that one of them ran on stale state. The claim is a version-checked write
+//! of an owner and an expiry on the conversation's row: the turn calls the
+//! webhook only if the claim succeeds, and other instances cannot commit or
+//! claim until the owner's commit clears it or it expires. No transaction
+//! stays open while the webhook runs.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use tern_store::{Claim, StoreError};
+
+use crate::state::Shared;
+
+/// Time added to the webhook timeout for the claim's lifetime, covering the
+/// commit that follows the last call.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
+
+/// Where a turn's claim stands.
+#[derive(Debug)]
+pub enum ClaimState {
+    /// The turn called no webhook, so it holds no claim.
+    Unclaimed,
+    /// The turn holds the claim and commits against this version.
+    Held { version: i64 },
+    /// Another instance changed or claimed the conversation first; the turn
+    /// must run again on the new state.
+    Lost,
+    /// The store failed while claiming.
+    Failed(StoreError),
+}
+
+/// The claim of one attempt at a turn.
+pub struct TurnClaim<'s> {
+    shared: &'s Shared,
+    conversation: &'s str,
+    /// The version the turn was computed from (`None` for a new
+    /// conversation).
+    loaded_version: Option<i64>,
+    /// The state stored when claiming creates the conversation.
+    initial_state: Value,
+    /// A random token naming this attempt.
+    owner: String,
+    state: Mutex<ClaimState>,
+}
+
+impl<'s> TurnClaim<'s> {
+    pub fn new(
+        shared: &'s Shared,
+        conversation: &'s str,
+        loaded_version: Option<i64>,
+        initial_state: Value,
+    ) -> Self {
+        Self {
+            shared,
+            conversation,
+            loaded_version,
+            initial_state,
+            owner: format!("{:032x}", rand::random::<u128>()),
+            state: Mutex::new(ClaimState::Unclaimed),
+        }
+    }
+
+    /// Takes or extends the claim before a webhook call. Returns false when
+    /// the call must not run.
+    pub async fn before_call(&self) -> bool {
+        let expected_version = match &*self.lock() {
+            ClaimState::Unclaimed => self.loaded_version,
+            ClaimState::Held { version } => Some(*version),
+            ClaimState::Lost | ClaimState::Failed(_) => return false,
+        };
+        let lifetime = self.shared.caller.timeout() + CLAIM_MARGIN;
+        let claim = Claim {
+            tenant: &self.shared.tenant,
+            conversation: self.conversation,
+            expected_version,
+            owner: &self.owner,
+            duration_ms: i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX),
+            state: &self.initial_state,
+        };
+        let next = match self.shared.store.claim(claim).await {
+            Ok(version) => ClaimState::Held { version },
+            Err(StoreError::Conflict { .. }) => {
+                tracing::info!(
+                    conversation = self.conversation,
+                    "another instance changed or claimed the conversation; skipping the webhook call"
+                );
+                ClaimState::Lost
+            }
+            Err(error) => {
+                tracing::error!(conversation = self.conversation, %error, "failed to claim the conversation before a webhook call");
+                ClaimState::Failed(error)
+            }
+        };
+        let allowed = matches!(next, ClaimState::Held { .. });
+        *self.lock() = next;
+        allowed
+    }
+
+    /// Returns the claim's final state and the owner to commit with.
+    pub fn finish(self) -> (ClaimState, String) {
+        let state = self
+            .state
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (state, self.owner)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClaimState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Clears a claim after a turn that ends without a commit, so other
+/// instances need not wait for it to expire.
+pub async fn release(shared: &Shared, conversation: &str, owner: &str) {
+    if let Err(error) = shared
+        .store
+        .release_claim(&shared.tenant, conversation, owner)
+        .await
+    {
+        tracing::warn!(conversation, %error, "failed to release the conversation's claim; it expires on its own");
+    }
+}
