@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use common::{
-    Backend, HMAC_KEY, TestServer, closed_port, conversation_id, count_kind, texts, use_flows,
+    Backend, Database, HMAC_KEY, TestServer, closed_port, conversation_id, count_kind,
+    expect_error, expect_ok, texts, use_flows,
 };
 
 const FLOWS: &str = r#"
@@ -67,6 +68,7 @@ backend_tests!(
     webhook_error_takes_else_path,
     webhook_down_takes_else_path,
     wrong_signing_key_takes_else_path,
+    two_instances_call_webhook_once,
 );
 
 /// One request the webhook received.
@@ -80,7 +82,7 @@ struct Received {
 
 /// A local webhook that verifies signatures with `key` and returns the
 /// `order_status` of an order number: `A-404` is unknown, anything else is
-/// shipped.
+/// shipped. Order numbers starting with `SLOW` take 300 ms to answer.
 struct Webhook {
     address: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
@@ -146,6 +148,9 @@ async fn answer(
         body: parsed,
         idempotency_key,
     });
+    if order.starts_with("SLOW") {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     if !verified {
         return (
             StatusCode::UNAUTHORIZED,
@@ -335,4 +340,66 @@ async fn wrong_signing_key_takes_else_path(backend: Backend) {
         "a request signed with another key verified"
     );
     server.stop().await;
+}
+
+/// Posts a message, resending it while the answer is 409
+/// `conversation_busy`, as that error's hint instructs.
+async fn send_until_committed(server: &TestServer, conversation: &str, body: Value) -> Value {
+    for _ in 0..20 {
+        let response = server.post_message(conversation, &body).await;
+        if response.status() != StatusCode::CONFLICT {
+            return expect_ok(response, &format!("message {body}")).await;
+        }
+        expect_error(response, StatusCode::CONFLICT, "conversation_busy", "busy").await;
+    }
+    panic!("message {body} was still busy after 20 attempts");
+}
+
+async fn two_instances_call_webhook_once(backend: Backend) {
+    let webhook = Webhook::start(HMAC_KEY).await;
+    let (_directory, flows, actions) =
+        write_assistant(&format!("http://{}/actions/order_status", webhook.address));
+    let configure = |config: &mut tern_server::config::Config| {
+        use_flows(config, &flows, Some(&actions));
+        config.hmac_key = Some(HMAC_KEY.into());
+    };
+    let database = Arc::new(Database::create(backend).await);
+    let first = TestServer::start_on(database.clone(), configure).await;
+    let second = TestServer::start_on(database, configure).await;
+    let id = conversation_id("claim");
+    let asked = first.send(&id, "check my order").await;
+    assert_eq!(asked["step"], "ask_order_number");
+
+    // Both instances load the conversation at the order number question, so
+    // both turns would call the slow webhook. The claim lets one call it;
+    // the other turn runs again on the committed state.
+    let (one, two) = tokio::join!(
+        send_until_committed(
+            &first,
+            &id,
+            json!({ "text": "SLOW-1", "message_id": "m-1" })
+        ),
+        send_until_committed(
+            &second,
+            &id,
+            json!({ "text": "SLOW-2", "message_id": "m-2" })
+        ),
+    );
+    let shipped = [&one, &two]
+        .iter()
+        .filter(|reply| {
+            texts(reply)
+                .iter()
+                .any(|text| text.ends_with("is shipped."))
+        })
+        .count();
+    assert_eq!(shipped, 1, "{one:#?} {two:#?}");
+
+    let received = webhook.received();
+    assert_eq!(received.len(), 1, "{received:#?}");
+    let events = first.transcript(&id).await;
+    assert_eq!(count_kind(&events, "user_message"), 3, "{events:#?}");
+    assert_eq!(count_kind(&events, "action_succeeded"), 1, "{events:#?}");
+    first.stop().await;
+    second.stop().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tern_store::{
-    NewEvent, NewUpload, ProcessedMessage, Store, StoreError, StoredEvent, TurnCommit,
+    Claim, NewEvent, NewUpload, ProcessedMessage, Store, StoreError, StoredEvent, TurnCommit,
 };
 
 static NO_RESPONSE: Value = Value::Null;
@@ -842,4 +842,155 @@ pub async fn reconnect_keeps_data(store: &Store, url: &str) {
         .expect("exists");
     assert_eq!(stored.state, state);
     again.close().await;
+}
+
+const CLAIM_MS: i64 = 60_000;
+
+fn claim<'a>(
+    tenant: &'a str,
+    conversation: &'a str,
+    expected_version: Option<i64>,
+    owner: &'a str,
+    duration_ms: i64,
+) -> Claim<'a> {
+    Claim {
+        tenant,
+        conversation,
+        expected_version,
+        owner,
+        duration_ms,
+        state: &NO_RESPONSE,
+    }
+}
+
+fn is_conflict<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict { .. }))
+}
+
+pub async fn claim_blocks_other_writers(store: &Store) {
+    let tenant = "claim-blocks";
+    let state = json!({ "step": 1 });
+    store
+        .commit_turn(turn(tenant, "c", None, &state, &[]))
+        .await
+        .expect("create");
+
+    let version = store
+        .claim(claim(tenant, "c", Some(1), "owner-a", CLAIM_MS))
+        .await
+        .expect("first claim");
+    assert_eq!(version, 1);
+    // The owner may extend its claim; nobody else may claim or commit.
+    store
+        .claim(claim(tenant, "c", Some(1), "owner-a", CLAIM_MS))
+        .await
+        .expect("extend the claim");
+    let other_claim = store
+        .claim(claim(tenant, "c", Some(1), "owner-b", CLAIM_MS))
+        .await;
+    assert!(is_conflict(&other_claim), "{other_claim:?}");
+    let unclaimed_commit = store
+        .commit_turn(turn(tenant, "c", Some(1), &state, &[]))
+        .await;
+    assert!(is_conflict(&unclaimed_commit), "{unclaimed_commit:?}");
+    let other_commit = store
+        .commit_turn(TurnCommit {
+            claim_owner: Some("owner-b"),
+            ..turn(tenant, "c", Some(1), &state, &[])
+        })
+        .await;
+    assert!(is_conflict(&other_commit), "{other_commit:?}");
+
+    let committed = store
+        .commit_turn(TurnCommit {
+            claim_owner: Some("owner-a"),
+            ..turn(tenant, "c", Some(1), &state, &[])
+        })
+        .await
+        .expect("the owner commits");
+    assert_eq!(committed, 2);
+    // The commit cleared the claim.
+    store
+        .commit_turn(turn(tenant, "c", Some(2), &state, &[]))
+        .await
+        .expect("commit after the claim cleared");
+    let stale_claim = store
+        .claim(claim(tenant, "c", Some(2), "owner-b", CLAIM_MS))
+        .await;
+    assert!(is_conflict(&stale_claim), "{stale_claim:?}");
+}
+
+pub async fn claim_creates_new_conversation(store: &Store) {
+    let tenant = "claim-creates";
+    let version = store
+        .claim(claim(tenant, "c", None, "owner-a", CLAIM_MS))
+        .await
+        .expect("claim a new conversation");
+    assert_eq!(version, 0);
+    let stored = store
+        .load(tenant, "c")
+        .await
+        .expect("load")
+        .expect("the claim created the row");
+    assert_eq!(stored.version, 0);
+    assert_eq!(stored.last_seq, 0);
+
+    let second = store
+        .claim(claim(tenant, "c", None, "owner-b", CLAIM_MS))
+        .await;
+    assert!(is_conflict(&second), "{second:?}");
+    let insert = store
+        .commit_turn(turn(tenant, "c", None, &NO_RESPONSE, &[]))
+        .await;
+    assert!(is_conflict(&insert), "{insert:?}");
+
+    let new_events = events("user_message", 1);
+    let committed = store
+        .commit_turn(TurnCommit {
+            claim_owner: Some("owner-a"),
+            ..turn(tenant, "c", Some(0), &NO_RESPONSE, &new_events)
+        })
+        .await
+        .expect("the owner commits");
+    assert_eq!(committed, 1);
+    assert_eq!(seqs(&transcript_all(store, tenant, "c").await), [1]);
+}
+
+pub async fn expired_or_released_claim_frees_conversation(store: &Store) {
+    let tenant = "claim-frees";
+    let state = json!({ "step": 1 });
+    store
+        .commit_turn(turn(tenant, "c", None, &state, &[]))
+        .await
+        .expect("create");
+
+    // A claim that has already expired blocks nobody.
+    store
+        .claim(claim(tenant, "c", Some(1), "owner-a", -1))
+        .await
+        .expect("expired claim");
+    store
+        .claim(claim(tenant, "c", Some(1), "owner-b", CLAIM_MS))
+        .await
+        .expect("claim over an expired one");
+
+    // Releasing by another owner changes nothing; the owner's release
+    // frees the conversation.
+    store
+        .release_claim(tenant, "c", "owner-a")
+        .await
+        .expect("release by a former owner");
+    let blocked = store
+        .commit_turn(turn(tenant, "c", Some(1), &state, &[]))
+        .await;
+    assert!(is_conflict(&blocked), "{blocked:?}");
+    store
+        .release_claim(tenant, "c", "owner-b")
+        .await
+        .expect("release by the owner");
+    let version = store
+        .commit_turn(turn(tenant, "c", Some(1), &state, &[]))
+        .await
+        .expect("commit after the release");
+    assert_eq!(version, 2);
 }
