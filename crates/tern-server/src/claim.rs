@@ -3,8 +3,8 @@
 //! Without a claim, two instances handling messages of one conversation at
 //! once could both call a webhook and only then find out, at the commit,
 //! that one of them ran on stale state. The claim is a version-checked write
-//! of an owner and an expiry on the conversation's row: the turn calls the
-//! webhook only if the claim succeeds, and other instances cannot commit or
+//! of an owner and an expiry on the conversation's row, and the turn calls
+//! the webhook only if the claim succeeds. Other instances cannot commit or
 //! claim until the owner's commit clears it or it expires. No transaction
 //! stays open while the webhook runs.
 
@@ -20,15 +20,15 @@ use crate::state::Shared;
 /// commit that follows the last call.
 const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 
-/// Where a turn's claim stands.
+/// The state of a turn's claim.
 #[derive(Debug)]
 pub enum ClaimState {
-    /// The turn called no webhook, so it holds no claim.
+    /// No claim, because the turn called no webhook.
     Unclaimed,
-    /// The turn holds the claim and commits against this version.
+    /// The turn owns the claim and commits against this version.
     Held { version: i64 },
-    /// Another instance changed or claimed the conversation first; the turn
-    /// must run again on the new state.
+    /// Another instance changed or claimed the conversation first, so the
+    /// turn must run again on the new state.
     Lost,
     /// The store failed while claiming.
     Failed(StoreError),
