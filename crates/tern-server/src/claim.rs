@@ -12,9 +12,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
-use tern_store::{Claim, StoreError};
+use tern_store::{Claim, StoreError, StoredConversation};
 
 use crate::state::Shared;
+
+/// Interval between reads of a conversation that another turn has claimed.
+const CLAIM_POLL: Duration = Duration::from_millis(50);
 
 /// Time added to the webhook timeout for the claim's lifetime, covering the
 /// commit that follows the last call.
@@ -127,4 +130,21 @@ pub async fn release(shared: &Shared, conversation: &str, owner: &str) {
     {
         tracing::warn!(conversation, %error, "failed to release the conversation's claim; it expires on its own");
     }
+}
+
+/// Returns how long to wait before reading a conversation again when
+/// another turn's claim on it has not expired, or `None` to go ahead.
+///
+/// Running the turn during the claim would only lose at the commit and
+/// repeat the LLM call, so the turn waits until the claim is cleared or
+/// expires, reading the row every [`CLAIM_POLL`].
+pub fn claim_wait(stored: &StoredConversation) -> Option<Duration> {
+    let until = stored.claim_until?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        });
+    let remaining = u64::try_from(until.checked_sub(now)?).ok()?;
+    (remaining > 0).then(|| CLAIM_POLL.min(Duration::from_millis(remaining)))
 }

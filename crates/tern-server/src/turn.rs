@@ -18,7 +18,7 @@ use tern_understand::context::{HISTORY_WINDOW, HistoryTurn};
 use tern_understand::turn::{ActionRunner, TurnInput, TurnOutput, run_turn};
 use tern_understand::{LlmCall, TurnFailure};
 
-use crate::claim::{ClaimState, TurnClaim, release};
+use crate::claim::{ClaimState, TurnClaim, claim_wait, release};
 use crate::error::ApiError;
 use crate::metrics as m;
 use crate::replay::{replay, request_digest};
@@ -306,11 +306,21 @@ async fn load_saved(
     shared: &Shared,
     conversation: &str,
 ) -> Result<(Option<i64>, SavedState), Retry> {
-    let stored = shared
-        .store
-        .load(&shared.tenant, conversation)
-        .await
-        .map_err(|e| Retry::Failed(store_error(e)))?;
+    let stored = loop {
+        let stored = shared
+            .store
+            .load(&shared.tenant, conversation)
+            .await
+            .map_err(|e| Retry::Failed(store_error(e)))?;
+        let Some(wait) = stored.as_ref().and_then(claim_wait) else {
+            break stored;
+        };
+        tracing::debug!(
+            conversation,
+            "another instance is calling webhooks for this conversation; waiting for its commit"
+        );
+        tokio::time::sleep(wait).await;
+    };
     let Some(row) = stored else {
         return Ok((None, SavedState::default()));
     };

@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use crate::{Claim, StoreError, StoredConversation, StoredEvent, TurnCommit, Upload};
 
 pub(crate) const LOAD_CONVERSATION: &str = "\
-    SELECT version, last_seq, state, created_at, updated_at FROM conversations \
+    SELECT version, last_seq, state, created_at, updated_at, claim_until FROM conversations \
     WHERE tenant_id = $1 AND conversation_id = $2";
 
 pub(crate) const LOAD_RESPONSE: &str = "\
@@ -178,16 +178,17 @@ pub(crate) fn conflict(turn: &TurnCommit<'_>) -> StoreError {
 }
 
 /// Columns of [`LOAD_CONVERSATION`].
-pub(crate) type ConversationRow = (i64, i64, Json<Value>, i64, i64);
+pub(crate) type ConversationRow = (i64, i64, Json<Value>, i64, i64, Option<i64>);
 
 pub(crate) fn conversation_from_row(row: ConversationRow) -> StoredConversation {
-    let (version, last_seq, Json(state), created_at, updated_at) = row;
+    let (version, last_seq, Json(state), created_at, updated_at, claim_until) = row;
     StoredConversation {
         version,
         last_seq,
         state,
         created_at,
         updated_at,
+        claim_until,
     }
 }
 

@@ -18,6 +18,9 @@ pub struct StoredConversation {
     pub state: Value,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
+    /// The expiry of a claim that no commit or release has cleared yet. It
+    /// may lie in the past: an expired claim blocks nobody.
+    pub claim_until: Option<UnixMillis>,
 }
 
 /// Everything one turn writes, committed in one transaction by

@@ -880,6 +880,15 @@ pub async fn claim_blocks_other_writers(store: &Store) {
         .await
         .expect("first claim");
     assert_eq!(version, 1);
+    let claimed = store
+        .load(tenant, "c")
+        .await
+        .expect("load")
+        .expect("exists");
+    assert!(
+        claimed.claim_until.is_some_and(|until| until > claimed.updated_at),
+        "{claimed:?}"
+    );
     // The owner may extend its claim; nobody else may claim or commit.
     store
         .claim(claim(tenant, "c", Some(1), "owner-a", CLAIM_MS))
@@ -910,6 +919,12 @@ pub async fn claim_blocks_other_writers(store: &Store) {
         .expect("the owner commits");
     assert_eq!(committed, 2);
     // The commit cleared the claim.
+    let cleared = store
+        .load(tenant, "c")
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(cleared.claim_until, None);
     store
         .commit_turn(turn(tenant, "c", Some(2), &state, &[]))
         .await
