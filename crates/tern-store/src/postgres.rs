@@ -184,7 +184,11 @@ impl PgStore {
                 .bind(now),
         };
         if query.execute(&self.pool).await?.rows_affected() == 0 {
-            return Err(sql::claim_conflict(&claim));
+            return Err(sql::claim_conflict(
+                claim.tenant,
+                claim.conversation,
+                claim.expected_version,
+            ));
         }
         Ok(claim.expected_version.unwrap_or(0))
     }

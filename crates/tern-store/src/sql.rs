@@ -7,7 +7,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::{Claim, StoreError, StoredConversation, StoredEvent, TurnCommit, Upload};
+use crate::{StoreError, StoredConversation, StoredEvent, TurnCommit, Upload};
 
 pub(crate) const LOAD_CONVERSATION: &str = "\
     SELECT version, last_seq, state, created_at, updated_at, claim_until FROM conversations \
@@ -153,15 +153,19 @@ pub(crate) fn first_new_seq(last_seq_after: i64, event_count: usize) -> i64 {
 
 /// Returns [`StoreError::Conflict`] for a turn whose version check failed.
 /// The conflict returned when a claim affects no row.
-pub(crate) fn claim_conflict(claim: &Claim<'_>) -> StoreError {
+pub(crate) fn claim_conflict(
+    tenant: &str,
+    conversation: &str,
+    expected_version: Option<i64>,
+) -> StoreError {
     tracing::debug!(
-        tenant = claim.tenant,
-        conversation = claim.conversation,
-        expected_version = claim.expected_version,
-        "claim failed: the conversation changed or another turn holds it"
+        tenant,
+        conversation,
+        expected_version,
+        "claim failed: the conversation changed or another turn owns a claim on it"
     );
     StoreError::Conflict {
-        conversation: claim.conversation.to_string(),
+        conversation: conversation.to_string(),
     }
 }
 

@@ -147,28 +147,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn claim(&self, claim: Claim<'_>) -> Result<i64, StoreError> {
-        let now = now_unix_ms();
-        let until = now.saturating_add(claim.duration_ms);
-        let query = match claim.expected_version {
-            None => sqlx::query(sql::INSERT_CLAIMED_CONVERSATION)
-                .bind(claim.tenant)
-                .bind(claim.conversation)
-                .bind(Json(claim.state))
-                .bind(now)
-                .bind(claim.owner)
-                .bind(until),
-            Some(version) => sqlx::query(sql::CLAIM_CONVERSATION)
-                .bind(claim.tenant)
-                .bind(claim.conversation)
-                .bind(claim.owner)
-                .bind(until)
-                .bind(version)
-                .bind(now),
-        };
-        if query.execute(&self.writer).await?.rows_affected() == 0 {
-            return Err(sql::claim_conflict(&claim));
-        }
-        Ok(claim.expected_version.unwrap_or(0))
+        self.turn_writer.claim(&claim).await
     }
 
     pub(crate) async fn release_claim(
@@ -177,13 +156,9 @@ impl SqliteStore {
         conversation: &str,
         owner: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(sql::RELEASE_CLAIM)
-            .bind(tenant)
-            .bind(conversation)
-            .bind(owner)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        self.turn_writer
+            .release_claim(tenant, conversation, owner)
+            .await
     }
 
     pub(crate) async fn transcript(

@@ -1,5 +1,6 @@
 //! The group-commit writer of the SQLite backend: one OS thread that owns a
-//! rusqlite connection and commits the turns queued for it in batches.
+//! rusqlite connection and commits the turns and claims queued for it in
+//! batches.
 //!
 //! Each batch is one `BEGIN IMMEDIATE` transaction, so it costs one commit
 //! (and, with `synchronous = FULL`, one fsync) however many turns it holds.
@@ -16,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sql::{self, first_new_seq, now_unix_ms};
-use crate::{StoreError, TurnCommit};
+use crate::{Claim, StoreError, TurnCommit};
 
 /// Turns committed per transaction at most. A larger batch holds the write
 /// lock longer for other processes that share the file, and its failure
@@ -44,10 +45,46 @@ pub(super) struct Writer {
 
 #[derive(Debug)]
 enum Message {
-    Turn(TurnJob),
+    Write(Job),
     /// Commits the jobs queued before it, then stops the thread, which
     /// drops the sender after closing the connection.
     Close(oneshot::Sender<()>),
+}
+
+/// A write queued for the thread, and where its result goes.
+#[derive(Debug)]
+struct Job {
+    write: Write,
+    reply: oneshot::Sender<Result<i64, StoreError>>,
+}
+
+/// The writes the thread runs, each inside its own savepoint of a batch.
+#[derive(Debug)]
+enum Write {
+    Turn(TurnJob),
+    Claim(ClaimJob),
+    Release(ReleaseJob),
+}
+
+/// A claim with owned data. See [`crate::Store::claim`].
+#[derive(Debug)]
+struct ClaimJob {
+    tenant: String,
+    conversation: String,
+    expected_version: Option<i64>,
+    owner: String,
+    until: i64,
+    /// Stored when the claim creates the conversation.
+    state: String,
+    now: i64,
+}
+
+/// A release of a claim that `owner` may still own.
+#[derive(Debug)]
+struct ReleaseJob {
+    tenant: String,
+    conversation: String,
+    owner: String,
 }
 
 /// A turn with owned data, its JSON values already serialized to the text
@@ -65,7 +102,6 @@ struct TurnJob {
     request_digest: Option<String>,
     claim_owner: Option<String>,
     now: i64,
-    reply: oneshot::Sender<Result<i64, StoreError>>,
 }
 
 /// Settings of the writer's connection, matching the sqlx connections.
@@ -101,7 +137,6 @@ impl Writer {
 
     /// Queues a turn and waits until its batch committed or failed.
     pub(super) async fn commit_turn(&self, turn: &TurnCommit<'_>) -> Result<i64, StoreError> {
-        let (reply, result) = oneshot::channel();
         let job = TurnJob {
             tenant: turn.tenant.to_string(),
             conversation: turn.conversation.to_string(),
@@ -117,9 +152,47 @@ impl Writer {
             claim_owner: turn.claim_owner.map(str::to_string),
             response: to_json_text(turn.response)?,
             now: now_unix_ms(),
-            reply,
         };
-        if self.sender.send(Message::Turn(job)).is_err() {
+        self.run(Write::Turn(job)).await
+    }
+
+    /// Queues a claim and waits until its batch committed or failed.
+    pub(super) async fn claim(&self, claim: &Claim<'_>) -> Result<i64, StoreError> {
+        let now = now_unix_ms();
+        let job = ClaimJob {
+            tenant: claim.tenant.to_string(),
+            conversation: claim.conversation.to_string(),
+            expected_version: claim.expected_version,
+            owner: claim.owner.to_string(),
+            until: now.saturating_add(claim.duration_ms),
+            state: to_json_text(claim.state)?,
+            now,
+        };
+        self.run(Write::Claim(job)).await
+    }
+
+    /// Queues the release of a claim and waits until it is written.
+    pub(super) async fn release_claim(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let job = ReleaseJob {
+            tenant: tenant.to_string(),
+            conversation: conversation.to_string(),
+            owner: owner.to_string(),
+        };
+        self.run(Write::Release(job)).await.map(|_| ())
+    }
+
+    async fn run(&self, write: Write) -> Result<i64, StoreError> {
+        let (reply, result) = oneshot::channel();
+        if self
+            .sender
+            .send(Message::Write(Job { write, reply }))
+            .is_err()
+        {
             return Err(self.stopped_error());
         }
         // The sender of `result` is dropped without a reply only when the
@@ -196,7 +269,7 @@ fn run(connection: Connection, mut receiver: mpsc::UnboundedReceiver<Message>) {
         let mut next = Some(message);
         while let Some(message) = next {
             match message {
-                Message::Turn(job) => batch.push(job),
+                Message::Write(job) => batch.push(job),
                 Message::Close(reply) => {
                     // Later sends fail, but the jobs already queued are still
                     // received and committed before `blocking_recv` ends.
@@ -225,7 +298,7 @@ fn run(connection: Connection, mut receiver: mpsc::UnboundedReceiver<Message>) {
 
 /// Commits `batch` in one transaction and replies to every job, leaving
 /// `batch` empty.
-fn commit_batch(connection: &Connection, batch: &mut Vec<TurnJob>) {
+fn commit_batch(connection: &Connection, batch: &mut Vec<Job>) {
     if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
         tracing::error!(%error, turns = batch.len(), "SQLite writer cannot begin a transaction");
         fail_all(batch.drain(..), &error);
@@ -263,10 +336,15 @@ fn commit_batch(connection: &Connection, batch: &mut Vec<TurnJob>) {
 /// outcome, and the outer error fails the whole batch.
 fn write_in_savepoint(
     connection: &Connection,
-    job: &TurnJob,
+    job: &Job,
 ) -> rusqlite::Result<Result<i64, StoreError>> {
     execute(connection, "SAVEPOINT turn")?;
-    match write_turn(connection, job) {
+    let written = match &job.write {
+        Write::Turn(turn) => write_turn(connection, turn),
+        Write::Claim(claim) => write_claim(connection, claim),
+        Write::Release(release) => write_release(connection, release),
+    };
+    match written {
         Ok(Ok(version)) => {
             execute(connection, "RELEASE turn")?;
             Ok(Ok(version))
@@ -358,6 +436,56 @@ fn write_turn(connection: &Connection, job: &TurnJob) -> rusqlite::Result<Result
     Ok(Ok(version))
 }
 
+fn write_claim(
+    connection: &Connection,
+    job: &ClaimJob,
+) -> rusqlite::Result<Result<i64, StoreError>> {
+    let affected = match job.expected_version {
+        None => connection
+            .prepare_cached(sql::INSERT_CLAIMED_CONVERSATION)?
+            .execute(named_params! {
+                "$1": job.tenant,
+                "$2": job.conversation,
+                "$3": job.state,
+                "$4": job.now,
+                "$5": job.owner,
+                "$6": job.until,
+            })?,
+        Some(version) => connection
+            .prepare_cached(sql::CLAIM_CONVERSATION)?
+            .execute(named_params! {
+                "$1": job.tenant,
+                "$2": job.conversation,
+                "$3": job.owner,
+                "$4": job.until,
+                "$5": version,
+                "$6": job.now,
+            })?,
+    };
+    if affected == 0 {
+        return Ok(Err(sql::claim_conflict(
+            &job.tenant,
+            &job.conversation,
+            job.expected_version,
+        )));
+    }
+    Ok(Ok(job.expected_version.unwrap_or(0)))
+}
+
+fn write_release(
+    connection: &Connection,
+    job: &ReleaseJob,
+) -> rusqlite::Result<Result<i64, StoreError>> {
+    connection
+        .prepare_cached(sql::RELEASE_CLAIM)?
+        .execute(named_params! {
+            "$1": job.tenant,
+            "$2": job.conversation,
+            "$3": job.owner,
+        })?;
+    Ok(Ok(0))
+}
+
 fn conflict(job: &TurnJob) -> StoreError {
     tracing::debug!(
         tenant = job.tenant.as_str(),
@@ -386,7 +514,7 @@ fn roll_back(connection: &Connection) {
     }
 }
 
-fn fail_all(jobs: impl Iterator<Item = TurnJob>, error: &rusqlite::Error) {
+fn fail_all(jobs: impl Iterator<Item = Job>, error: &rusqlite::Error) {
     for job in jobs {
         let _ = job
             .reply

@@ -886,7 +886,9 @@ pub async fn claim_blocks_other_writers(store: &Store) {
         .expect("load")
         .expect("exists");
     assert!(
-        claimed.claim_until.is_some_and(|until| until > claimed.updated_at),
+        claimed
+            .claim_until
+            .is_some_and(|until| until > claimed.updated_at),
         "{claimed:?}"
     );
     // The owner may extend its claim; nobody else may claim or commit.
