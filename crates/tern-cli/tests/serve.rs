@@ -162,9 +162,15 @@ fn lost_database_gives_clear_errors() {
     psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
 
     let failed = server.send("lost-db", "I want to pay a parking fine");
-    assert_eq!(failed.status().as_u16(), 500);
+    assert_eq!(failed.status().as_u16(), 503);
     let body: Value = failed.json().unwrap();
-    assert_eq!(body["error"]["code"], "internal_error");
+    assert_eq!(body["error"]["code"], "database_unavailable");
+    assert!(
+        body["error"]["hint"]
+            .as_str()
+            .is_some_and(|hint| hint.contains("same message_id")),
+        "{body}"
+    );
     let ready = reqwest::blocking::get(format!("{}/ready", server.base)).unwrap();
     assert_eq!(ready.status().as_u16(), 503);
     let body: Value = ready.json().unwrap();
@@ -172,5 +178,5 @@ fn lost_database_gives_clear_errors() {
     drop(server);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(!log.contains("panicked"), "{log}");
-    assert!(log.contains("database operation failed"), "{log}");
+    assert!(log.contains("the database is unavailable"), "{log}");
 }

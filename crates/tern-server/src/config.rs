@@ -196,14 +196,29 @@ impl Config {
                 .or(file.hmac_key)
                 .filter(|k| !k.is_empty()),
             cors_origins: file.cors_origins.unwrap_or_default(),
-            retention: file
-                .retention_days
-                .map(|days| Duration::from_secs(days * 86_400)),
+            retention: file.retention_days.map(retention).transpose()?,
             max_upload_bytes: file.max_upload_bytes.unwrap_or(10 * 1024 * 1024),
             shutdown_timeout: Duration::from_secs(file.shutdown_timeout_secs.unwrap_or(10)),
             log_json: args.log_json || file.log_json.unwrap_or(false),
         })
     }
+}
+
+/// Longest retention accepted: about 1,000 years, far beyond any policy,
+/// and small enough that the cutoff time cannot overflow.
+const MAX_RETENTION_DAYS: u64 = 365_000;
+
+fn retention(days: u64) -> Result<Duration, ConfigError> {
+    if days == 0 || days > MAX_RETENTION_DAYS {
+        return Err(ConfigError::Setting {
+            name: "retention_days",
+            value: days.to_string(),
+            hint: format!(
+                "use a number of days from 1 to {MAX_RETENTION_DAYS}, or leave it out to keep conversations forever"
+            ),
+        });
+    }
+    Ok(Duration::from_secs(days * 86_400))
 }
 
 fn default_listen() -> SocketAddr {
@@ -284,6 +299,17 @@ mod tests {
         assert!(error.contains("tern.yml"), "{error}");
         assert!(error.contains("line 2"), "{error}");
         assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn out_of_range_retention_rejected() {
+        for days in ["0", "365001", "94368760191893771"] {
+            let (_dir, args) = with_file(&format!("retention_days: {days}\n"));
+            let error = Config::resolve(args).unwrap_err().to_string();
+            assert!(error.contains("retention_days"), "{error}");
+            assert!(error.contains(&format!("`{days}`")), "{error}");
+            assert!(error.contains("from 1 to 365000"), "{error}");
+        }
     }
 
     #[test]

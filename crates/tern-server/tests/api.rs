@@ -1012,6 +1012,11 @@ async fn upload_fills_file_slot(backend: Backend) {
         )
         .await;
     assert_eq!(confirm["step"], "confirm_report", "{confirm}");
+    // The text beside the file is no confusion: the file answers the question.
+    assert!(
+        !texts(&confirm).iter().any(|text| text.contains("didn't understand")),
+        "{confirm}"
+    );
     let stored = server
         .conversation(&id)
         .await

@@ -71,4 +71,30 @@ impl StoreError {
             StoreError::Migration(_) => "migration",
         }
     }
+
+    /// Returns whether the database cannot be reached or has gone away (a
+    /// closed connection, a pool timeout, a dropped database or schema),
+    /// as opposed to a failure of one statement.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return matches!(self, StoreError::Connect { .. });
+        };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE class 08 is a connection exception, 57P01 to 57P03 an
+            // administrator shutdown or a server that is starting, 3D000 a
+            // database that does not exist and 42P01 a missing table.
+            sqlx::Error::Database(database_error) => database_error.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "3D000"
+                    || code == "42P01"
+            }),
+            _ => false,
+        }
+    }
 }

@@ -104,6 +104,11 @@ pub async fn run_turn(
         Err(failure) => return failed(state, TurnFailure::Understanding(failure), Vec::new()),
     };
     let mut commands = understanding.commands;
+    // A message that only carries a file has text the understanding may not
+    // read as anything; the file itself answers, so that is no confusion.
+    if !input.extra_commands.is_empty() {
+        commands.retain(|command| !matches!(command, Command::NotUnderstood));
+    }
     commands.extend(input.extra_commands);
     // Commands dropped before the engine saw them are recorded like those
     // the engine ignores.
