@@ -176,11 +176,15 @@ impl Config {
             apology: file.llm_apology.unwrap_or_else(|| DEFAULT_APOLOGY.into()),
             provider,
         };
+        let flows = args.flows.or(file.flows);
+        let actions = args.actions.or(file.actions);
+        let responses = args.responses.or(file.responses);
+        check_assistant_files(flows.as_ref(), actions.as_ref(), responses.as_ref())?;
         Ok(Config {
             listen: args.listen.or(file.listen).unwrap_or_else(default_listen),
-            flows: args.flows.or(file.flows),
-            actions: args.actions.or(file.actions),
-            responses: args.responses.or(file.responses),
+            flows,
+            actions,
+            responses,
             database_url: args
                 .database_url
                 .or(file.database_url)
@@ -201,6 +205,33 @@ impl Config {
             shutdown_timeout: Duration::from_secs(file.shutdown_timeout_secs.unwrap_or(10)),
             log_json: args.log_json || file.log_json.unwrap_or(false),
         })
+    }
+}
+
+/// Rejects an actions or responses file given without flows: the bundled
+/// example assistant brings its own, so the file would be ignored.
+fn check_assistant_files(
+    flows: Option<&PathBuf>,
+    actions: Option<&PathBuf>,
+    responses: Option<&PathBuf>,
+) -> Result<(), ConfigError> {
+    if flows.is_some() {
+        return Ok(());
+    }
+    let given = [("actions", actions), ("responses", responses)]
+        .into_iter()
+        .find_map(|(name, path)| path.map(|path| (name, path)));
+    match given {
+        None => Ok(()),
+        Some((name, path)) => Err(ConfigError::Setting {
+            name,
+            value: path.display().to_string(),
+            hint: format!(
+                "a {name} file applies to your own flows: give them with --flows PATH \
+                 (TERN_FLOWS, or `flows` in the configuration file), or leave the {name} \
+                 file out to serve the bundled example"
+            ),
+        }),
     }
 }
 
@@ -299,6 +330,18 @@ mod tests {
         assert!(error.contains("tern.yml"), "{error}");
         assert!(error.contains("line 2"), "{error}");
         assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn actions_without_flows_rejected() {
+        let args = ServeArgs {
+            actions: Some("my-actions.yml".into()),
+            ..Default::default()
+        };
+        let error = Config::resolve(args).unwrap_err().to_string();
+        assert!(error.contains("`actions`"), "{error}");
+        assert!(error.contains("my-actions.yml"), "{error}");
+        assert!(error.contains("--flows"), "{error}");
     }
 
     #[test]

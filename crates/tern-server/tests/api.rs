@@ -1014,7 +1014,9 @@ async fn upload_fills_file_slot(backend: Backend) {
     assert_eq!(confirm["step"], "confirm_report", "{confirm}");
     // The text beside the file is no confusion: the file answers the question.
     assert!(
-        !texts(&confirm).iter().any(|text| text.contains("didn't understand")),
+        !texts(&confirm)
+            .iter()
+            .any(|text| text.contains("didn't understand")),
         "{confirm}"
     );
     let stored = server
