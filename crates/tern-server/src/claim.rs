@@ -44,7 +44,8 @@ pub struct TurnClaim<'s> {
     /// The version the turn was computed from (`None` for a new
     /// conversation).
     loaded_version: Option<i64>,
-    /// The state stored when claiming creates the conversation.
+    /// The state stored when claiming creates the conversation, unused
+    /// when the conversation exists.
     initial_state: Value,
     /// A random token naming this attempt.
     owner: String,

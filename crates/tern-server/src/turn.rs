@@ -383,12 +383,13 @@ async fn attempt(
 ) -> Result<Value, Retry> {
     let tenant = shared.tenant.as_str();
     let (loaded_version, saved) = load_saved(shared, conversation).await?;
-    let claim = TurnClaim::new(
-        shared,
-        conversation,
-        loaded_version,
-        json!(SavedState::default()),
-    );
+    // Only a claim that creates the conversation stores this state, so it
+    // is built for new conversations alone.
+    let initial_state = match loaded_version {
+        None => json!(SavedState::default()),
+        Some(_) => Value::Null,
+    };
+    let claim = TurnClaim::new(shared, conversation, loaded_version, initial_state);
     let output = run_message(
         shared,
         conversation,
