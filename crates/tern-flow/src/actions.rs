@@ -85,8 +85,13 @@ struct RawActionsFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAction {
+    // Missing fields read as empty, so that `check_action` reports them for
+    // this entry and the rest of the file is still checked.
+    #[serde(default)]
     name: String,
+    #[serde(default)]
     description: String,
+    #[serde(default)]
     webhook_url: String,
     #[serde(alias = "parameters")]
     json_schema: Option<Value>,
@@ -217,6 +222,16 @@ fn check_schema(def: &ActionDef) -> Vec<String> {
             ));
         }
     }
+    // The server compiles the same schema before the first call, so a schema
+    // the compiler rejects is an error here, not at start-up.
+    if problems.is_empty()
+        && let Err(error) = jsonschema::validator_for(&def.json_schema)
+    {
+        problems.push(format!(
+            "json_schema of `{}` is not a valid JSON Schema: {error}",
+            def.name
+        ));
+    }
     problems
 }
 
@@ -237,5 +252,66 @@ fn action_error(
         path: field.to_string(),
         message,
         hint: hint.map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(entry: &str) -> Vec<Diagnostic> {
+        let text = format!("actions:\n{entry}");
+        parse_actions(Path::new("actions.yml"), &text).1
+    }
+
+    #[test]
+    fn bad_entries_name_field_and_value() {
+        let cases = [
+            (
+                "  - {name: Bad-Name, description: d, webhook_url: http://127.0.0.1/x}\n",
+                "invalid action name `Bad-Name`",
+            ),
+            (
+                "  - {name: a, description: d, webhook_url: ftp://127.0.0.1/x}\n",
+                "webhook_url `ftp://127.0.0.1/x` of `a` is not an http",
+            ),
+            (
+                "  - {name: a, description: d, webhook_url: http://127.0.0.1/x, json_schema: {type: array}}\n",
+                "must have `type: object`",
+            ),
+            (
+                "  - {name: a, description: d, webhook_url: http://127.0.0.1/x, \
+                 json_schema: {type: object, properties: {p: {type: strin}}}}\n",
+                "json_schema of `a` is not a valid JSON Schema",
+            ),
+        ];
+        for (entry, expected) in cases {
+            let found = problems(entry);
+            assert_eq!(found.len(), 1, "{entry}: {found:#?}");
+            assert_eq!(found[0].code, "invalid_action", "{entry}");
+            assert_eq!(found[0].path, "actions[0]", "{entry}");
+            assert!(
+                found[0].message.contains(expected),
+                "{entry}: {}",
+                found[0].message
+            );
+        }
+    }
+
+    #[test]
+    fn missing_field_keeps_other_entries() {
+        let text = "actions:\n  - {name: a, webhook_url: http://127.0.0.1/x}\n  \
+                    - {name: b, description: d, webhook_url: http://127.0.0.1/y}\n";
+        let (registry, found) = parse_actions(Path::new("actions.yml"), text);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].message.contains("description of `a`"), "{found:#?}");
+        assert!(registry.get("b").is_some());
+    }
+
+    #[test]
+    fn valid_schema_has_no_problems() {
+        let entry = "  - {name: a, description: d, webhook_url: http://127.0.0.1/x, \
+                     json_schema: {type: object, properties: {p: {type: string}}, required: [p]}}\n";
+        assert_eq!(problems(entry), Vec::new());
     }
 }
