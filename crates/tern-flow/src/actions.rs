@@ -304,7 +304,10 @@ mod tests {
                     - {name: b, description: d, webhook_url: http://127.0.0.1/y}\n";
         let (registry, found) = parse_actions(Path::new("actions.yml"), text);
         assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(found[0].message.contains("description of `a`"), "{found:#?}");
+        assert!(
+            found[0].message.contains("description of `a`"),
+            "{found:#?}"
+        );
         assert!(registry.get("b").is_some());
     }
 

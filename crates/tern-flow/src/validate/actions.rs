@@ -32,7 +32,7 @@ pub(crate) fn check_actions(
                 let message = format!("unknown action `{name}`: it is not in the actions file");
                 report
                     .error("unknown_action", action.name.pos, &path, message)
-                    .hint(suggest::hint(name, &registered, "actions"));
+                    .hint(unknown_action_hint(name, registry, &registered));
                 continue;
             };
             let Some(before) = assigned.before(flow_index, step_index) else {
@@ -70,5 +70,17 @@ fn warn_not_checked(flows: &FlowSet, report: &mut Report) {
         report
             .global_warning("actions_not_checked", message.to_string())
             .hint("pass --actions FILE to check action names and parameters");
+    }
+}
+
+/// Suggests a close action name, or where to register the action when the
+/// registry has none.
+fn unknown_action_hint(name: &str, registry: &ActionRegistry, registered: &[&str]) -> String {
+    if !registered.is_empty() {
+        return suggest::hint(name, registered, "actions");
+    }
+    match &registry.source {
+        Some(path) => format!("register `{name}` in {}", path.display()),
+        None => format!("give an actions file that registers `{name}` with --actions FILE"),
     }
 }

@@ -1,4 +1,5 @@
 use super::{HEADER_LINES, error_codes, one_flow, only, validate_steps, validate_yaml, with_code};
+use crate::actions::ActionRegistry;
 
 const ACTIONS: &str = r#"
 actions:
@@ -129,4 +130,17 @@ fn parameter_collected_on_one_path_only() {
         error.message
     );
     assert_eq!(with_code(&diagnostics, "unknown_action").len(), 0);
+}
+
+#[test]
+fn empty_registry_hint_names_actions_flag() {
+    let yaml = one_flow("- id: services\n  action: list_services\n  next: END\n  else: END\n");
+    let loaded = crate::load_str("flows.yml", &yaml);
+    let registry = ActionRegistry::default();
+    let diagnostics = crate::validate::validate(&loaded.flows, Some(&registry));
+    let error = only(&diagnostics, "unknown_action");
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("give an actions file that registers `list_services` with --actions FILE")
+    );
 }
