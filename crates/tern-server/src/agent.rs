@@ -48,7 +48,7 @@ pub async fn post(
         .locks
         .acquire(format!("{tenant}/{conversation}"))
         .await;
-    let internal = |e: StoreError| ApiError::internal("storing an agent message failed", &e);
+    let internal = |e: StoreError| ApiError::store("storing an agent message failed", &e);
     let row = shared
         .store
         .load(tenant, conversation)

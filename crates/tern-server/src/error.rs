@@ -56,6 +56,21 @@ impl ApiError {
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
+
+    /// Converts a store failure: 503 `database_unavailable` when the
+    /// database cannot be reached or has gone away, otherwise an internal
+    /// error logged with `context`.
+    pub fn store(context: &str, error: &tern_store::StoreError) -> Self {
+        if !error.is_unavailable() {
+            return Self::internal(context, error);
+        }
+        tracing::error!(%error, "{context}: the database is unavailable");
+        metrics::counter!("tern_errors_total", "kind" => "database_unavailable").increment(1);
+        Self::unavailable("database_unavailable", "the database does not answer").hint(
+            "check that the database server runs and the database exists, then send the \
+             request again (a message with the same message_id)",
+        )
+    }
 }
 
 impl IntoResponse for ApiError {

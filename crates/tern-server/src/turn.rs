@@ -467,12 +467,7 @@ async fn attempt(
 
 fn store_error(error: StoreError) -> ApiError {
     metrics::counter!(m::ERRORS, "kind" => "store").increment(1);
-    if error.is_unavailable() {
-        tracing::error!(%error, "the database is unavailable");
-        return ApiError::unavailable("database_unavailable", "the database does not answer")
-            .hint("check that the database server runs and the database exists, then send the message again with the same message_id");
-    }
-    ApiError::internal("database operation failed", &error)
+    ApiError::store("database operation failed", &error)
 }
 
 fn log_failure(conversation: &str, failure: &TurnFailure) {

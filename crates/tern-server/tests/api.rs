@@ -557,7 +557,19 @@ async fn delete_removes_all_conversation_data(backend: Backend) {
         "GET after DELETE",
     )
     .await;
-    assert!(server.transcript(&id).await.is_empty());
+    let transcript = server
+        .http
+        .get(format!("{url}/transcript"))
+        .send()
+        .await
+        .expect("GET transcript");
+    expect_error(
+        transcript,
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+        "transcript after DELETE",
+    )
+    .await;
     let gone = server
         .http
         .get(&upload_url)
@@ -861,6 +873,19 @@ async fn invalid_requests_on_other_endpoints_rejected(backend: Backend) {
         StatusCode::NOT_FOUND,
         "conversation_not_found",
         "DELETE unknown conversation",
+    )
+    .await;
+    let missing = server
+        .http
+        .get(server.url(&format!("/api/v1/conversations/{id}/transcript")))
+        .send()
+        .await
+        .expect("GET transcript");
+    expect_error(
+        missing,
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+        "transcript of unknown conversation",
     )
     .await;
     let missing = server

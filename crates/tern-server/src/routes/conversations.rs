@@ -100,7 +100,7 @@ pub async fn get_conversation(
         .store
         .load(&state.tenant, &id)
         .await
-        .map_err(|e| ApiError::internal("loading a conversation failed", &e))?;
+        .map_err(|e| ApiError::store("loading a conversation failed", &e))?;
     let row = stored.ok_or_else(|| not_found(&id))?;
     Ok(Json(json!({
         "conversation_id": id,
@@ -145,7 +145,19 @@ pub async fn get_transcript(
         .store
         .transcript(&state.tenant, &id, query.after, limit)
         .await
-        .map_err(|e| ApiError::internal("reading a transcript failed", &e))?;
+        .map_err(|e| ApiError::store("reading a transcript failed", &e))?;
+    // An empty page is also what an unknown conversation gives, so only then
+    // is the conversation's row read to tell the two apart.
+    if events.is_empty() {
+        let stored = state
+            .store
+            .load(&state.tenant, &id)
+            .await
+            .map_err(|e| ApiError::store("loading a conversation failed", &e))?;
+        if stored.is_none() {
+            return Err(not_found(&id));
+        }
+    }
     let events: Vec<Value> = events
         .into_iter()
         .map(|e| json!({ "seq": e.seq, "kind": e.kind, "payload": e.payload, "created_at": e.created_at }))
@@ -169,7 +181,7 @@ pub async fn delete_conversation(
         .store
         .delete_conversation(&state.tenant, &id)
         .await
-        .map_err(|e| ApiError::internal("deleting a conversation failed", &e))?;
+        .map_err(|e| ApiError::store("deleting a conversation failed", &e))?;
     if deleted {
         tracing::info!(conversation = %id, "conversation deleted");
         Ok(StatusCode::NO_CONTENT)
@@ -239,7 +251,7 @@ pub async fn upload(
         .store
         .save_upload(upload)
         .await
-        .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+        .map_err(|e| ApiError::store("storing an upload failed", &e))?;
     let attachment = json!({
         "name": name,
         "content_type": content_type,
@@ -261,7 +273,7 @@ pub async fn get_upload(
         .store
         .load_upload(&state.tenant, &id)
         .await
-        .map_err(|e| ApiError::internal("reading an upload failed", &e))?;
+        .map_err(|e| ApiError::store("reading an upload failed", &e))?;
     let upload = upload
         .ok_or_else(|| ApiError::not_found("upload_not_found", format!("no upload `{id}`")))?;
     let disposition = format!("attachment; filename=\"{}\"", upload.name.replace('"', ""));
