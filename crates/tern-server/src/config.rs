@@ -176,6 +176,7 @@ impl Config {
             apology: file.llm_apology.unwrap_or_else(|| DEFAULT_APOLOGY.into()),
             provider,
         };
+        check_api_key(&llm)?;
         let flows = args.flows.or(file.flows);
         let actions = args.actions.or(file.actions);
         let responses = args.responses.or(file.responses);
@@ -286,6 +287,28 @@ fn check_provider(provider: &str) -> Result<(), ConfigError> {
 /// The provider's key from `TERN_LLM_API_KEY`, else the provider's usual
 /// variable. Keys never come from the configuration file, so they stay out
 /// of files that get committed.
+/// Rejects a hosted provider without an API key: every call would fail
+/// with 401. A server at `llm_base_url` may need no key, so it is not
+/// checked.
+fn check_api_key(llm: &LlmSettings) -> Result<(), ConfigError> {
+    if llm.api_key.is_some() || llm.base_url.is_some() {
+        return Ok(());
+    }
+    let usual = match llm.provider.as_str() {
+        "openai" => "OPENAI_API_KEY",
+        "anthropic" => "ANTHROPIC_API_KEY",
+        _ => return Ok(()),
+    };
+    Err(ConfigError::Setting {
+        name: "llm_provider",
+        value: llm.provider.clone(),
+        hint: format!(
+            "no API key is set: export TERN_LLM_API_KEY or {usual}, or point llm_base_url \
+             at a server that needs none"
+        ),
+    })
+}
+
 fn api_key(provider: &str) -> Option<String> {
     let usual = match provider {
         "openai" => "OPENAI_API_KEY",
@@ -342,6 +365,25 @@ mod tests {
         assert!(error.contains("`actions`"), "{error}");
         assert!(error.contains("my-actions.yml"), "{error}");
         assert!(error.contains("--flows"), "{error}");
+    }
+
+    #[test]
+    fn hosted_provider_without_key_rejected() {
+        let settings = |base_url: Option<&str>| LlmSettings {
+            provider: "anthropic".into(),
+            api_key: None,
+            base_url: base_url.map(String::from),
+            model: Some("m".into()),
+            mode: None,
+            timeout: Duration::from_secs(30),
+            max_retries: 2,
+            max_concurrency: 4,
+            apology: DEFAULT_APOLOGY.into(),
+        };
+        let error = check_api_key(&settings(None)).unwrap_err().to_string();
+        assert!(error.contains("`anthropic`"), "{error}");
+        assert!(error.contains("ANTHROPIC_API_KEY"), "{error}");
+        assert!(check_api_key(&settings(Some("http://127.0.0.1:9/v1"))).is_ok());
     }
 
     #[test]
