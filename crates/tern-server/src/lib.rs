@@ -73,15 +73,6 @@ pub async fn build_state(config: Config, address: SocketAddr) -> anyhow::Result<
         demo = assistant.is_demo,
         "assistant loaded"
     );
-    let store = Store::connect(&config.database_url, StoreOptions::default())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database at `{}`",
-                mask_password(&config.database_url)
-            )
-        })?;
-    tracing::info!(backend = store.backend(), url = %mask_password(&config.database_url), "database ready");
     let understander = understander(&config)?;
     if understander.is_offline() {
         tracing::info!(
@@ -104,6 +95,17 @@ pub async fn build_state(config: Config, address: SocketAddr) -> anyhow::Result<
     if let Some(first) = schema_errors.first() {
         anyhow::bail!("{first}");
     }
+    // The database comes last, so that a wrong setting above leaves no new
+    // SQLite file behind.
+    let store = Store::connect(&config.database_url, StoreOptions::default())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at `{}`",
+                mask_password(&config.database_url)
+            )
+        })?;
+    tracing::info!(backend = store.backend(), url = %mask_password(&config.database_url), "database ready");
     if config.admin_key.is_none() {
         tracing::warn!(
             "no admin key configured: conversation data and admin endpoints answer only on loopback"
