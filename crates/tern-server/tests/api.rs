@@ -971,7 +971,11 @@ async fn invalid_requests_on_other_endpoints_rejected(backend: Backend) {
             request = request.header(CONTENT_TYPE, content_type);
         }
         let response = request.send().await.expect("POST");
-        expect_error(response, status, code, case).await;
+        let error = expect_error(response, status, code, case).await;
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let message = error["message"].as_str().unwrap_or_default();
+            assert!(message.contains("64 KiB"), "{case}: {message}");
+        }
     }
 
     for (method, path) in [
@@ -1182,6 +1186,26 @@ async fn rasa_errors_name_rasa_fields(backend: Backend) {
         let message = error["message"].as_str().unwrap_or_default().to_string();
         assert!(message.contains(expected), "{message}");
     }
+
+    // A body without `message` gets an example of Rasa's body, not the
+    // native API's.
+    let response = server
+        .http
+        .post(&url)
+        .json(&json!({ "sender": "rasa-1" }))
+        .send()
+        .await
+        .expect("POST");
+    let error = expect_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        "no message",
+    )
+    .await;
+    let hint = error["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains(r#""sender""#), "{hint}");
+    assert!(hint.contains(r#""message""#), "{hint}");
     server.stop().await;
 }
 

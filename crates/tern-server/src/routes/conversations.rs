@@ -31,13 +31,23 @@ pub async fn post_message(
     body: Result<Json<MessageRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require_client(state.config.client_key.as_deref(), &headers)?;
-    let Json(request) = body.map_err(json_error)?;
+    let Json(request) = body.map_err(json_error(MESSAGE_EXAMPLE))?;
     check_request(&id, &request)?;
     process(&state, &id, request).await.map(Json)
 }
 
-/// Turns axum's JSON rejection into the API's error shape.
-pub fn json_error(rejection: JsonRejection) -> ApiError {
+/// Example bodies named in the hints of JSON errors, one per endpoint.
+pub const MESSAGE_EXAMPLE: &str = r#"{"text": "hello"}"#;
+pub const RASA_EXAMPLE: &str = r#"{"sender": "user-1", "message": "hello"}"#;
+pub const AGENT_EXAMPLE: &str = r#"{"text": "An agent will call you today.", "release": false}"#;
+
+/// Turns axum's JSON rejection into the API's error shape, with a hint that
+/// shows `example` as a valid body.
+pub fn json_error(example: &'static str) -> impl Fn(JsonRejection) -> ApiError {
+    move |rejection| json_rejection(rejection, example)
+}
+
+fn json_rejection(rejection: JsonRejection, example: &str) -> ApiError {
     let status = rejection.status();
     // A body that is JSON but of the wrong shape (axum answers 422) is a bad
     // request like any other invalid body.
@@ -51,9 +61,20 @@ pub fn json_error(rejection: JsonRejection) -> ApiError {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         _ => "invalid_json",
     };
-    ApiError::new(status, code, rejection.body_text()).hint(
-        "send a JSON body with `Content-Type: application/json`, such as {\"text\": \"hello\"}",
-    )
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            status,
+            code,
+            format!(
+                "the JSON body is larger than {} KiB",
+                super::MAX_JSON_BYTES / 1024
+            ),
+        )
+        .hint("send a shorter message; files go through the uploads endpoint");
+    }
+    ApiError::new(status, code, rejection.body_text()).hint(format!(
+        "send a JSON body with `Content-Type: application/json`, such as {example}"
+    ))
 }
 
 /// Turns axum's query-string rejection into the API's error shape.
@@ -84,7 +105,7 @@ pub async fn post_agent_message(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(state.config.admin_key.as_deref(), &headers, peer)?;
     check_id("conversation id", &id)?;
-    let Json(request) = body.map_err(json_error)?;
+    let Json(request) = body.map_err(json_error(AGENT_EXAMPLE))?;
     crate::agent::post(&state, &id, request).await.map(Json)
 }
 

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::conversations::json_error;
+use super::conversations::{RASA_EXAMPLE, json_error};
 use crate::auth::require_client;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -31,7 +31,7 @@ pub async fn webhook(
     body: Result<Json<RasaMessage>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require_client(state.config.client_key.as_deref(), &headers)?;
-    let Json(message) = body.map_err(json_error)?;
+    let Json(message) = body.map_err(json_error(RASA_EXAMPLE))?;
     let request = MessageRequest {
         text: message.message,
         message_id: None,
