@@ -259,3 +259,49 @@ fn chat_in_process_answers_each_line() {
         "{text}"
     );
 }
+
+#[test]
+fn chat_with_bad_url_fails() {
+    let output = tern(&["chat", "--url", "garbage"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("invalid --url `garbage`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn chat_with_bad_conversation_id_fails() {
+    let output = tern(&[
+        "chat",
+        "--url",
+        "http://127.0.0.1:9",
+        "--conversation",
+        "a/b",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("a/b"), "{}", stderr(&output));
+}
+
+#[test]
+fn chat_exits_one_when_messages_fail() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["chat", "--url", "http://127.0.0.1:9"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tern chat starts");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hello\n").unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("1 message(s) failed"),
+        "{}",
+        stderr(&output)
+    );
+}

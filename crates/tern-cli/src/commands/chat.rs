@@ -1,5 +1,6 @@
 //! `tern chat`: a conversation in the terminal. Each line typed is one user
-//! message; `/quit` or end of input stops.
+//! message, and `/quit` or end of input stops. The exit code is 1 when a
+//! message failed, so scripts that pipe messages in notice.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -7,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::{Value, json};
 use tern_server::config::Config;
-use tern_server::turn::{MessageRequest, check_request, process};
+use tern_server::error::ApiError;
+use tern_server::turn::{MessageRequest, check_id, check_request, process};
 
 use crate::cli::ChatArgs;
 
@@ -16,14 +18,28 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         .conversation
         .clone()
         .unwrap_or_else(new_conversation_id);
+    check_id("conversation id", &conversation)
+        .map_err(|error| anyhow::anyhow!("{}", describe(&error)))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let failed = runtime.block_on(async move {
         match &args.url {
             Some(url) => chat_remote(url, &conversation, args.local.client_key.as_deref()).await,
             None => chat_local(args.local, &conversation).await,
         }
     })?;
+    if failed > 0 {
+        eprintln!("{failed} message(s) failed");
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Formats an API error with its hint, as the terminal shows it.
+fn describe(error: &ApiError) -> String {
+    match &error.hint {
+        Some(hint) => format!("{error} (hint: {hint})"),
+        None => error.to_string(),
+    }
 }
 
 fn new_conversation_id() -> String {
@@ -34,14 +50,16 @@ fn new_conversation_id() -> String {
     format!("chat-{nanos:x}")
 }
 
-/// Reads lines until `/quit` or end of input, sending each to `send`.
-async fn repl<F, Fut>(mut send: F) -> anyhow::Result<()>
+/// Reads lines until `/quit` or end of input, sending each to `send`, and
+/// returns the number of messages that failed.
+async fn repl<F, Fut>(mut send: F) -> anyhow::Result<usize>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Value>>,
 {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
+    let mut failed = 0;
     loop {
         print!("you> ");
         std::io::stdout().flush()?;
@@ -57,10 +75,13 @@ where
         }
         match send(line).await {
             Ok(reply) => print_reply(&reply),
-            Err(error) => eprintln!("error: {error:#}"),
+            Err(error) => {
+                failed += 1;
+                eprintln!("error: {error:#}");
+            }
         }
     }
-    Ok(())
+    Ok(failed)
 }
 
 fn print_reply(reply: &Value) {
@@ -78,7 +99,15 @@ fn print_reply(reply: &Value) {
     }
 }
 
-async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow::Result<()> {
+async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow::Result<usize> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|parsed| matches!(parsed.scheme(), "http" | "https"));
+    if parsed.is_none() {
+        anyhow::bail!(
+            "invalid --url `{url}`: give the server's address, such as http://127.0.0.1:8080"
+        );
+    }
     let client = reqwest::Client::new();
     let endpoint = format!(
         "{}/api/v1/conversations/{conversation}/messages",
@@ -101,10 +130,12 @@ async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow
                 .await
                 .context("the server's response is not JSON")?;
             if !status.is_success() {
-                anyhow::bail!(
-                    "{status}: {}",
-                    body["error"]["message"].as_str().unwrap_or_default()
-                );
+                let error = &body["error"];
+                let message = error["message"].as_str().unwrap_or_default();
+                match error["hint"].as_str() {
+                    Some(hint) => anyhow::bail!("{status}: {message} (hint: {hint})"),
+                    None => anyhow::bail!("{status}: {message}"),
+                }
             }
             Ok(body)
         }
@@ -115,7 +146,7 @@ async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow
 async fn chat_local(
     args: tern_server::config::ServeArgs,
     conversation: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     let mut config = Config::resolve(args)?;
     if config.database_url == tern_server::config::DEFAULT_DATABASE_URL {
         config.database_url = format!(
@@ -143,10 +174,11 @@ async fn chat_local(
                 message_id: None,
                 attachments: Vec::new(),
             };
-            check_request(conversation, &request).map_err(|e| anyhow::anyhow!("{e}"))?;
+            check_request(conversation, &request)
+                .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
             process(&state, conversation, request)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
+                .map_err(|e| anyhow::anyhow!("{}", describe(&e)))
         }
     })
     .await
