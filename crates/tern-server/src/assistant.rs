@@ -58,7 +58,7 @@ const EXAMPLE_RESPONSES: &str = include_str!("../../../examples/municipal/respon
 pub enum AssistantError {
     #[error("{0}")]
     Read(String),
-    #[error("the assistant has {count} errors:\n{list}")]
+    #[error("the assistant has {count} error(s):\n{list}")]
     Invalid { count: usize, list: String },
 }
 

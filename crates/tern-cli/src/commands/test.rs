@@ -54,7 +54,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
             println!("  {line}");
         }
     }
-    println!("\n{passed} passed, {failed} failed, {broken} files could not run");
+    let unreadable = match broken {
+        1 => "1 file could not run".to_string(),
+        n => format!("{n} files could not run"),
+    };
+    println!("\n{passed} passed, {failed} failed, {unreadable}");
     Ok(if failed == 0 && broken == 0 {
         ExitCode::SUCCESS
     } else {

@@ -29,7 +29,13 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     if !args.json {
         let flows = loaded.flows.flows.len();
         let files = loaded.flows.sources.len();
-        eprintln!("{flows} flows in {files} files: {errors} errors, {warnings} warnings");
+        eprintln!(
+            "{} in {}: {}, {}",
+            counted(flows, "flow"),
+            counted(files, "file"),
+            counted(errors, "error"),
+            counted(warnings, "warning")
+        );
     }
     Ok(if errors == 0 {
         ExitCode::SUCCESS
@@ -47,4 +53,13 @@ fn print(diagnostics: &[Diagnostic], json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Formats a count with its noun, in the singular for one.
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
