@@ -17,8 +17,8 @@ pub struct ServeArgs {
     /// snake_case, such as `listen` or `database_url`.
     #[arg(long, env = "TERN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "TERN_LISTEN", value_name = "ADDR")]
+    /// Address to listen on, IP:PORT or localhost:PORT [default: 127.0.0.1:8080].
+    #[arg(long, env = "TERN_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
     /// Flow file or directory [default: the bundled example assistant].
     #[arg(long, env = "TERN_FLOWS", value_name = "PATH")]
@@ -38,12 +38,14 @@ pub struct ServeArgs {
     /// Base URL of the provider's API, such as `http://127.0.0.1:8089/v1`.
     #[arg(long, env = "TERN_LLM_BASE_URL", value_name = "URL")]
     pub llm_base_url: Option<String>,
+    /// Model name sent to the provider, such as `gpt-4o-mini`.
     #[arg(long, env = "TERN_LLM_MODEL", value_name = "NAME")]
     pub llm_model: Option<String>,
     /// Structured-output mode: json_schema, json_object, tool_call or prompt_only.
     #[arg(long, env = "TERN_LLM_MODE", value_name = "MODE")]
     pub llm_mode: Option<String>,
-    /// Admin API key for reading, exporting and deleting conversations.
+    /// Admin API key for reading and deleting conversations and for the
+    /// agent endpoint.
     #[arg(
         long,
         env = "TERN_ADMIN_KEY",
@@ -69,6 +71,7 @@ pub struct ServeArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    #[serde(default, deserialize_with = "listen_from_file")]
     pub listen: Option<SocketAddr>,
     pub flows: Option<PathBuf>,
     pub actions: Option<PathBuf>,
@@ -207,6 +210,28 @@ impl Config {
             log_json: args.log_json || file.log_json.unwrap_or(false),
         })
     }
+}
+
+/// Parses a listen address: `IP:PORT`, or `localhost:PORT` for the IPv4
+/// loopback address.
+pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    let resolved = match value.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => value.to_string(),
+    };
+    resolved.parse().map_err(|_| {
+        "expected IP:PORT such as 127.0.0.1:8080 or 0.0.0.0:8080 (set by --listen, TERN_LISTEN \
+         or `listen` in the configuration file)"
+            .to_string()
+    })
+}
+
+fn listen_from_file<'de, D>(deserializer: D) -> Result<Option<SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    parse_listen(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Rejects an actions or responses file given without flows: the bundled
@@ -384,6 +409,29 @@ mod tests {
         assert!(error.contains("`anthropic`"), "{error}");
         assert!(error.contains("ANTHROPIC_API_KEY"), "{error}");
         assert!(check_api_key(&settings(Some("http://127.0.0.1:9/v1"))).is_ok());
+    }
+
+    #[test]
+    fn listen_accepts_localhost_and_rejects_garbage() {
+        assert_eq!(
+            parse_listen("localhost:8090"),
+            Ok("127.0.0.1:8090".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0:80"),
+            Ok("0.0.0.0:80".parse().unwrap())
+        );
+        let error = parse_listen("garbage").unwrap_err();
+        assert!(error.contains("IP:PORT"), "{error}");
+        assert!(error.contains("TERN_LISTEN"), "{error}");
+    }
+
+    #[test]
+    fn file_listen_error_names_format() {
+        let (_dir, args) = with_file("listen: garbage\n");
+        let error = Config::resolve(args).unwrap_err().to_string();
+        assert!(error.contains("tern.yml"), "{error}");
+        assert!(error.contains("IP:PORT"), "{error}");
     }
 
     #[test]
