@@ -231,7 +231,9 @@ where
     D: serde::Deserializer<'de>,
 {
     let text = String::deserialize(deserializer)?;
-    parse_listen(&text).map(Some).map_err(serde::de::Error::custom)
+    parse_listen(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// Rejects an actions or responses file given without flows: the bundled

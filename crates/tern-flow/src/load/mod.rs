@@ -6,6 +6,7 @@
 //! in a degraded form so that later checks still run on the rest.
 
 mod convert;
+mod outline;
 mod raw;
 
 use std::fs;
@@ -124,16 +125,17 @@ fn load_source(loaded: &mut Loaded, path: PathBuf, text: &str) {
     }
     match crate::yaml::from_str::<raw::RawFile>(text) {
         Ok(raw) => convert::convert_file(loaded, file, raw),
-        Err(error) => loaded.diagnostics.push(syntax_error(&path, &error)),
+        Err(error) => loaded.diagnostics.push(syntax_error(&path, text, &error)),
     }
 }
 
-fn syntax_error(path: &Path, error: &serde_saphyr::Error) -> Diagnostic {
+fn syntax_error(path: &Path, text: &str, error: &serde_saphyr::Error) -> Diagnostic {
     let summary = crate::yaml::SyntaxError::from_error(error);
     let message = summary.message;
     let mut diagnostic = file_error(path, &message, summary.line, summary.column);
     diagnostic.code = "invalid_yaml";
     diagnostic.hint = syntax_hint(&message);
+    diagnostic.path = outline::field_path(text, summary.line);
     diagnostic
 }
 
