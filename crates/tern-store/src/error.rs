@@ -40,7 +40,8 @@ pub enum StoreError {
     /// replaced by `***`.
     #[error(
         "cannot connect to PostgreSQL at `{url}`: {source}; \
-         check that the server runs and accepts this user"
+         check that the server runs, accepts this user and has this database \
+         (create a missing one with `createdb`)"
     )]
     Connect { url: String, source: sqlx::Error },
 
