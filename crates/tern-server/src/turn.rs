@@ -27,6 +27,8 @@ use crate::state::Shared;
 /// Longest user message accepted, in chars.
 pub const MAX_TEXT_CHARS: usize = 4_000;
 const MAX_ID_CHARS: usize = 200;
+/// Longest file name accepted, in chars: the common file-system limit.
+const MAX_NAME_CHARS: usize = 255;
 const MAX_ATTACHMENTS: usize = 10;
 /// Turns run again after a version conflict before giving up. Each retry
 /// waits a random delay that doubles from [`CONFLICT_BACKOFF_MS`], so two
@@ -139,6 +141,19 @@ pub fn check_request_named(
             return Err(ApiError::bad_request("invalid_attachment", format!("attachment `{}` needs a `name` and a `url` or `upload_id`", attachment.name))
                 .hint("upload the file with POST /api/v1/conversations/{id}/uploads first, or give its URL"));
         }
+        check_name("attachment name", &attachment.name)?;
+        if let Some(url) = &attachment.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ApiError::bad_request(
+                "invalid_attachment",
+                format!(
+                    "attachment `{}` has the URL `{url}`, which is not an http:// or https:// URL",
+                    attachment.name
+                ),
+            )
+            .hint("give a web address, or upload the file and send its upload_id"));
+        }
     }
     Ok(())
 }
@@ -165,6 +180,14 @@ pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
 /// Rejects every control character, line breaks included: names end up in
 /// HTTP headers and log lines.
 pub fn check_name(field: &str, text: &str) -> Result<(), ApiError> {
+    let length = text.chars().count();
+    if length > MAX_NAME_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_text",
+            format!("`{field}` has {length} characters; at most {MAX_NAME_CHARS} are allowed"),
+        )
+        .hint("shorten the file name"));
+    }
     match text.chars().find(|c| c.is_control()) {
         None => Ok(()),
         Some(c) => Err(ApiError::bad_request(

@@ -654,6 +654,18 @@ async fn invalid_message_requests_rejected(backend: Backend) {
             "invalid_text",
         ),
         (
+            "attachment URL that is not http",
+            json!({ "text": "hi", "attachments": [{ "name": "a.jpg", "url": "javascript:alert(1)" }] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_attachment",
+        ),
+        (
+            "attachment name over 255 characters",
+            json!({ "text": "hi", "attachments": [{ "name": "a".repeat(256), "url": "https://example.com/a.jpg" }] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_text",
+        ),
+        (
             "text too long",
             json!({ "text": "x".repeat(4_001) }),
             StatusCode::BAD_REQUEST,
@@ -1064,6 +1076,7 @@ async fn upload_fills_file_slot(backend: Backend) {
         .expect("GET upload");
     assert_eq!(downloaded.status(), StatusCode::OK);
     assert_eq!(downloaded.headers()[CONTENT_TYPE], "image/jpeg");
+    assert_eq!(downloaded.headers()["x-content-type-options"], "nosniff");
     let disposition = downloaded.headers()["content-disposition"]
         .to_str()
         .expect("ASCII header")
@@ -1102,6 +1115,20 @@ async fn invalid_uploads_rejected(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "empty_upload",
         "empty upload",
+    )
+    .await;
+    let long_name = server
+        .http
+        .post(url(&format!("?name={}.txt", "a".repeat(300))))
+        .body("data")
+        .send()
+        .await
+        .expect("POST");
+    expect_error(
+        long_name,
+        StatusCode::BAD_REQUEST,
+        "invalid_text",
+        "upload name over 255 characters",
     )
     .await;
     let unnamed = server

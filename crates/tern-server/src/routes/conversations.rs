@@ -302,6 +302,9 @@ pub async fn get_upload(
         [
             (header::CONTENT_TYPE, upload.content_type),
             (header::CONTENT_DISPOSITION, disposition),
+            // The content type is the uploader's claim, so browsers must not
+            // sniff the file into something they would run.
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
         ],
         upload.data,
     )
