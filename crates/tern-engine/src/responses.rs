@@ -37,6 +37,10 @@ pub struct Responses {
     pub handoff: String,
     /// Sent after the last flow ends.
     pub anything_else: String,
+    /// Sent when the user says yes to `anything_else` without a request.
+    pub how_can_i_help: String,
+    /// Sent when the user says no to `anything_else`.
+    pub goodbye: String,
     /// Sent when the flows are broken at run time.
     pub internal_error: String,
     pub yes: String,
@@ -65,6 +69,8 @@ impl Default for Responses {
             flow_unavailable: "Sorry, {flow} is not available right now.".into(),
             handoff: "I'm connecting you with a member of our team. Please wait.".into(),
             anything_else: "Is there anything else I can help you with?".into(),
+            how_can_i_help: "What can I help you with?".into(),
+            goodbye: "Thank you, goodbye!".into(),
             internal_error: "Sorry, something went wrong on our side. Please try again later."
                 .into(),
             yes: "Yes".into(),

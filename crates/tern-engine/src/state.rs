@@ -110,6 +110,9 @@ pub enum Waiting {
     ResumeOffer { flow: String },
     /// The user was asked which of several flows they meant.
     Clarification { flows: Vec<String> },
+    /// The last flow ended and the user was asked whether there is anything
+    /// else. A yes asks what, a no says goodbye.
+    AnythingElse,
     /// The action of the active step must be run by the caller.
     Action { action: String },
     /// The semantic conditions of the active step must be judged.

@@ -101,14 +101,21 @@ async fn first_conversation_uses_demo_back_office(backend: Backend) {
         Some(ANYTHING_ELSE)
     );
 
+    // The offline rules read a plain "no" as the answer to that question.
+    let goodbye = server.send(&id, "no").await;
+    assert_eq!(
+        texts(&goodbye),
+        ["Thank you for contacting Riverside City Services. Goodbye!"]
+    );
+
     let events = server.transcript(&id).await;
-    assert_eq!(count_kind(&events, "user_message"), 4);
+    assert_eq!(count_kind(&events, "user_message"), 5);
     assert_eq!(count_kind(&events, "action_succeeded"), 1, "{events:#?}");
     let stored = server
         .conversation(&id)
         .await
         .expect("the conversation is stored");
-    assert_eq!(stored["version"], 4);
+    assert_eq!(stored["version"], 5);
     server.stop().await;
 }
 

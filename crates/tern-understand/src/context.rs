@@ -161,6 +161,7 @@ fn awaiting(state: &DialogueState) -> Option<String> {
         Some(Waiting::Confirmation { .. }) => Some("confirmation".into()),
         Some(Waiting::ResumeOffer { .. }) => Some("resume_offer".into()),
         Some(Waiting::Clarification { .. }) => Some("clarification".into()),
+        Some(Waiting::AnythingElse) => Some("anything_else".into()),
         _ => None,
     }
 }

@@ -67,6 +67,22 @@ impl<'a> Turn<'a> {
                 self.answer_resume_offer(&flow, yes_no);
                 yes_no.is_some()
             }
+            Some(Waiting::AnythingElse) => {
+                self.state.waiting = None;
+                // A yes that comes with a request ("yes, renew my permit")
+                // is answered by starting that flow.
+                let requests_flow = commands
+                    .iter()
+                    .any(|c| matches!(c, Command::StartFlow { .. }));
+                let reply = match yes_no {
+                    _ if requests_flow => return false,
+                    Some(true) => self.responses().how_can_i_help.clone(),
+                    Some(false) => self.responses().goodbye.clone(),
+                    None => return false,
+                };
+                self.say(reply);
+                true
+            }
             Some(Waiting::Clarification { .. }) => {
                 // The question that was open before the clarification is
                 // open again.

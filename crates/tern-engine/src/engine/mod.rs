@@ -228,6 +228,7 @@ impl<'a> Turn<'a> {
         if self.completed_all && self.state.stack.is_empty() && self.need.is_none() {
             let text = self.responses().anything_else.clone();
             self.say(text);
+            self.state.waiting = Some(Waiting::AnythingElse);
         }
         Outcome {
             state: self.state,
