@@ -29,6 +29,7 @@
 mod error;
 mod migrate;
 mod postgres;
+mod queries;
 mod sql;
 mod sqlite;
 mod types;

@@ -11,13 +11,13 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{ConnectOptions, Connection, Executor, Postgres, QueryBuilder, Transaction};
 
-use crate::sql::{self, first_new_seq, new_upload_id, now_unix_ms};
+use crate::queries;
+use crate::sql::{self, first_new_seq, now_unix_ms};
 use crate::url::{invalid_url, mask_password};
 use crate::{
     Claim, NewUpload, ProcessedMessage, PruneReport, StoreError, StoreOptions, StoreStats,
@@ -110,12 +110,7 @@ impl PgStore {
         tenant: &str,
         conversation: &str,
     ) -> Result<Option<StoredConversation>, StoreError> {
-        let row: Option<sql::ConversationRow> = sqlx::query_as(sql::LOAD_CONVERSATION)
-            .bind(tenant)
-            .bind(conversation)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(sql::conversation_from_row))
+        queries::load(&self.pool, tenant, conversation).await
     }
 
     pub(crate) async fn processed(
@@ -124,18 +119,7 @@ impl PgStore {
         conversation: &str,
         message_id: &str,
     ) -> Result<Option<ProcessedMessage>, StoreError> {
-        let row: Option<(Json<Value>, Option<String>)> = sqlx::query_as(sql::LOAD_RESPONSE)
-            .bind(tenant)
-            .bind(conversation)
-            .bind(message_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(
-            row.map(|(Json(response), request_digest)| ProcessedMessage {
-                response,
-                request_digest,
-            }),
-        )
+        queries::processed(&self.pool, tenant, conversation, message_id).await
     }
 
     pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {
@@ -215,17 +199,7 @@ impl PgStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<sql::EventRow> = sqlx::query_as(sql::TRANSCRIPT)
-            .bind(tenant)
-            .bind(conversation)
-            .bind(after_seq)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(sql::event_from_row).collect())
+        queries::transcript(&self.pool, tenant, conversation, after_seq, limit).await
     }
 
     pub(crate) async fn delete_conversation(
@@ -277,19 +251,7 @@ impl PgStore {
     }
 
     pub(crate) async fn save_upload(&self, upload: NewUpload<'_>) -> Result<String, StoreError> {
-        let id = new_upload_id();
-        sqlx::query(sql::INSERT_UPLOAD)
-            .bind(upload.tenant)
-            .bind(&id)
-            .bind(upload.conversation)
-            .bind(upload.name)
-            .bind(upload.content_type)
-            .bind(upload.data.len() as i64)
-            .bind(upload.data)
-            .bind(now_unix_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(id)
+        queries::save_upload(&self.pool, upload).await
     }
 
     pub(crate) async fn load_upload(
@@ -297,12 +259,7 @@ impl PgStore {
         tenant: &str,
         id: &str,
     ) -> Result<Option<Upload>, StoreError> {
-        let row: Option<sql::UploadRow> = sqlx::query_as(sql::LOAD_UPLOAD)
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(sql::upload_from_row))
+        queries::load_upload(&self.pool, tenant, id).await
     }
 
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {

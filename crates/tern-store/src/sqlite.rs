@@ -11,15 +11,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
 
-use crate::sql::{self, new_upload_id, now_unix_ms};
+use crate::queries;
+use crate::sql;
 use crate::url::invalid_url;
 use crate::{
     Claim, NewUpload, ProcessedMessage, PruneReport, StoreError, StoreOptions, StoreStats,
@@ -114,12 +113,7 @@ impl SqliteStore {
         tenant: &str,
         conversation: &str,
     ) -> Result<Option<StoredConversation>, StoreError> {
-        let row: Option<sql::ConversationRow> = sqlx::query_as(sql::LOAD_CONVERSATION)
-            .bind(tenant)
-            .bind(conversation)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.map(sql::conversation_from_row))
+        queries::load(&self.reader, tenant, conversation).await
     }
 
     pub(crate) async fn processed(
@@ -128,18 +122,7 @@ impl SqliteStore {
         conversation: &str,
         message_id: &str,
     ) -> Result<Option<ProcessedMessage>, StoreError> {
-        let row: Option<(Json<Value>, Option<String>)> = sqlx::query_as(sql::LOAD_RESPONSE)
-            .bind(tenant)
-            .bind(conversation)
-            .bind(message_id)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(
-            row.map(|(Json(response), request_digest)| ProcessedMessage {
-                response,
-                request_digest,
-            }),
-        )
+        queries::processed(&self.reader, tenant, conversation, message_id).await
     }
 
     pub(crate) async fn commit_turn(&self, turn: TurnCommit<'_>) -> Result<i64, StoreError> {
@@ -168,17 +151,7 @@ impl SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<sql::EventRow> = sqlx::query_as(sql::TRANSCRIPT)
-            .bind(tenant)
-            .bind(conversation)
-            .bind(after_seq)
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.into_iter().map(sql::event_from_row).collect())
+        queries::transcript(&self.reader, tenant, conversation, after_seq, limit).await
     }
 
     pub(crate) async fn delete_conversation(
@@ -230,19 +203,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn save_upload(&self, upload: NewUpload<'_>) -> Result<String, StoreError> {
-        let id = new_upload_id();
-        sqlx::query(sql::INSERT_UPLOAD)
-            .bind(upload.tenant)
-            .bind(&id)
-            .bind(upload.conversation)
-            .bind(upload.name)
-            .bind(upload.content_type)
-            .bind(upload.data.len() as i64)
-            .bind(upload.data)
-            .bind(now_unix_ms())
-            .execute(&self.writer)
-            .await?;
-        Ok(id)
+        queries::save_upload(&self.writer, upload).await
     }
 
     pub(crate) async fn load_upload(
@@ -250,12 +211,7 @@ impl SqliteStore {
         tenant: &str,
         id: &str,
     ) -> Result<Option<Upload>, StoreError> {
-        let row: Option<sql::UploadRow> = sqlx::query_as(sql::LOAD_UPLOAD)
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.map(sql::upload_from_row))
+        queries::load_upload(&self.reader, tenant, id).await
     }
 
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
