@@ -9,7 +9,9 @@ use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 
 use crate::sql::new_upload_id;
 use crate::sql::{self, ConversationRow, EventRow, UploadRow};
-use crate::{NewUpload, ProcessedMessage, StoreError, StoredConversation, StoredEvent, Upload};
+use crate::{
+    NewUpload, ProcessedMessage, PruneReport, StoreError, StoredConversation, StoredEvent, Upload,
+};
 
 pub(crate) async fn load<'e, DB, E>(
     executor: E,
@@ -132,4 +134,81 @@ where
         .execute(executor)
         .await?;
     Ok(id)
+}
+
+/// The number of rows a statement changed, which sqlx reports per driver.
+pub(crate) trait RowsAffected {
+    fn rows(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// Deletes every row of one conversation on `connection`, inside the
+/// caller's transaction. With `stale_before`, returns `None` when the
+/// conversation was updated at or after that time, and the caller must roll
+/// back.
+pub(crate) async fn delete_rows<DB>(
+    connection: &mut DB::Connection,
+    tenant: &str,
+    conversation: &str,
+    stale_before: Option<i64>,
+) -> Result<Option<PruneReport>, StoreError>
+where
+    DB: Database,
+    DB::QueryResult: RowsAffected,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut removed = PruneReport::default();
+    // Children first, because the foreign keys are checked per statement. If
+    // a turn commits meanwhile, the stale check below no longer matches and
+    // the caller rolls these deletes back.
+    for (statement, count) in [
+        (sql::DELETE_EVENTS, &mut removed.events),
+        (sql::DELETE_PROCESSED, &mut removed.processed_messages),
+        (sql::DELETE_UPLOADS, &mut removed.uploads),
+    ] {
+        let result = sqlx::query(statement)
+            .bind(tenant)
+            .bind(conversation)
+            .execute(&mut *connection)
+            .await?;
+        *count = result.rows();
+    }
+
+    let deleted = match stale_before {
+        None => sqlx::query(sql::DELETE_CONVERSATION)
+            .bind(tenant)
+            .bind(conversation)
+            .execute(&mut *connection)
+            .await?
+            .rows(),
+        Some(cutoff) => {
+            let deleted = sqlx::query(sql::DELETE_STALE_CONVERSATION)
+                .bind(tenant)
+                .bind(conversation)
+                .bind(cutoff)
+                .execute(&mut *connection)
+                .await?
+                .rows();
+            if deleted == 0 {
+                return Ok(None);
+            }
+            deleted
+        }
+    };
+    removed.conversations = deleted;
+    Ok(Some(removed))
 }

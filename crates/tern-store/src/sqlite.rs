@@ -160,7 +160,8 @@ impl SqliteStore {
         conversation: &str,
     ) -> Result<bool, StoreError> {
         let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let removed = delete_rows(&mut transaction, tenant, conversation, None).await?;
+        let removed =
+            queries::delete_rows::<Sqlite>(&mut *transaction, tenant, conversation, None).await?;
         transaction.commit().await?;
         Ok(removed.is_some_and(|report| report != PruneReport::default()))
     }
@@ -179,7 +180,14 @@ impl SqliteStore {
 
             for (tenant, conversation) in &stale {
                 let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-                match delete_rows(&mut transaction, tenant, conversation, Some(cutoff)).await? {
+                match queries::delete_rows::<Sqlite>(
+                    &mut *transaction,
+                    tenant,
+                    conversation,
+                    Some(cutoff),
+                )
+                .await?
+                {
                     Some(removed) => {
                         transaction.commit().await?;
                         report.add(removed);
@@ -306,55 +314,6 @@ fn file_error(path: &Path, error: sqlx::Error) -> StoreError {
         path: path.to_path_buf(),
         source: Box::new(error),
     }
-}
-
-/// Deletes every row of one conversation in `transaction`. With `stale_before`,
-/// returns `None` when the conversation was updated at or after that time, and
-/// the caller must roll back.
-async fn delete_rows(
-    transaction: &mut Transaction<'static, Sqlite>,
-    tenant: &str,
-    conversation: &str,
-    stale_before: Option<i64>,
-) -> Result<Option<PruneReport>, StoreError> {
-    let mut removed = PruneReport::default();
-    // Children first, because the foreign keys are checked per statement.
-    for (statement, count) in [
-        (sql::DELETE_EVENTS, &mut removed.events),
-        (sql::DELETE_PROCESSED, &mut removed.processed_messages),
-        (sql::DELETE_UPLOADS, &mut removed.uploads),
-    ] {
-        let result = sqlx::query(statement)
-            .bind(tenant)
-            .bind(conversation)
-            .execute(&mut **transaction)
-            .await?;
-        *count = result.rows_affected();
-    }
-
-    let deleted = match stale_before {
-        None => {
-            sqlx::query(sql::DELETE_CONVERSATION)
-                .bind(tenant)
-                .bind(conversation)
-                .execute(&mut **transaction)
-                .await?
-        }
-        Some(cutoff) => {
-            let deleted = sqlx::query(sql::DELETE_STALE_CONVERSATION)
-                .bind(tenant)
-                .bind(conversation)
-                .bind(cutoff)
-                .execute(&mut **transaction)
-                .await?;
-            if deleted.rows_affected() == 0 {
-                return Ok(None);
-            }
-            deleted
-        }
-    };
-    removed.conversations = deleted.rows_affected();
-    Ok(Some(removed))
 }
 
 /// Rolls back, logging a failure instead of returning it, because the caller
