@@ -220,7 +220,7 @@ pub fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
             ),
         )
         .hint(format!(
-            "use 1 to {MAX_ID_CHARS} letters, digits or `-_.:@`"
+            "use 1 to {MAX_ID_CHARS} ASCII letters, digits or `-_.:@`"
         )))
     }
 }
