@@ -920,7 +920,7 @@ async fn invalid_requests_on_other_endpoints_rejected(backend: Backend) {
         "unknown upload",
     )
     .await;
-    for query in ["after=abc", "limit=-1", "limit=many"] {
+    for query in ["after=abc", "limit=-1", "limit=many", "after=-5", "limit=0"] {
         let url = server.url(&format!("/api/v1/conversations/{id}/transcript?{query}"));
         let response = server.http.get(url).send().await.expect("GET");
         expect_error(

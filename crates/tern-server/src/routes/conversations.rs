@@ -161,7 +161,18 @@ pub async fn get_transcript(
             "`after` is the last `seq` already read and `limit` the page size, both whole numbers",
         )
     })?;
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    if query.after < 0 || query.limit == Some(0) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "invalid page: after={} limit={}",
+                query.after,
+                query.limit.map_or("none".to_string(), |limit| limit.to_string())
+            ),
+        )
+        .hint("`after` is 0 or the last `seq` already read, and `limit` is 1 or more"));
+    }
+    let limit = query.limit.unwrap_or(100).min(MAX_PAGE);
     let events = state
         .store
         .transcript(&state.tenant, &id, query.after, limit)
