@@ -293,11 +293,32 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     })?;
     tern_flow::yaml::from_str(&text).map_err(|error| {
         let summary = tern_flow::yaml::SyntaxError::from_error(&error);
+        // serde-saphyr names the expected type but not the key, so the line
+        // itself is quoted: it shows the key and the value.
+        let source_line = text
+            .lines()
+            .nth(summary.line.saturating_sub(1) as usize)
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(hide_secret);
+        let message = match source_line {
+            Some(line) => format!("line {} (`{line}`): {}", summary.line, summary.message),
+            None => format!("line {}: {}", summary.line, summary.message),
+        };
         ConfigError::Invalid {
             path: path.into(),
-            message: format!("line {}: {}", summary.line, summary.message),
+            message,
         }
     })
+}
+
+/// Replaces the value of a `*_key` line, so that an error never prints a
+/// key from the configuration file.
+fn hide_secret(line: &str) -> String {
+    match line.split_once(':') {
+        Some((key, _)) if key.trim().ends_with("_key") => format!("{key}: ***"),
+        _ => line.to_string(),
+    }
 }
 
 fn check_provider(provider: &str) -> Result<(), ConfigError> {
@@ -434,6 +455,22 @@ mod tests {
         let error = Config::resolve(args).unwrap_err().to_string();
         assert!(error.contains("tern.yml"), "{error}");
         assert!(error.contains("IP:PORT"), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_quotes_the_line() {
+        let (_dir, args) = with_file("listen: 127.0.0.1:9999\ncors_origins: \"*\"\n");
+        let error = Config::resolve(args).unwrap_err().to_string();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(error.contains("`cors_origins: \"*\"`"), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_hides_key_value() {
+        let (_dir, args) = with_file("admin_key: [123456789]\n");
+        let error = Config::resolve(args).unwrap_err().to_string();
+        assert!(error.contains("`admin_key: ***`"), "{error}");
+        assert!(!error.contains("123456789"), "{error}");
     }
 
     #[test]
