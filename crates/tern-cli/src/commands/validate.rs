@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use tern_flow::Diagnostic;
 use tern_flow::actions::load_actions;
 
@@ -13,7 +12,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut diagnostics = loaded.diagnostics;
     let actions = match &args.actions {
         Some(path) => {
-            let (registry, problems) = load_actions(path).context("reading the actions file")?;
+            let (registry, problems) = load_actions(path)?;
             diagnostics.extend(problems);
             Some(registry)
         }
