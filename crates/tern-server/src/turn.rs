@@ -225,7 +225,10 @@ pub fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Handles one message and returns the JSON response body.
+/// Handles one message and returns the JSON response body. Every log line
+/// of the turn, including those of the webhook caller, carries the
+/// conversation id through the span.
+#[tracing::instrument(name = "turn", skip_all, fields(conversation = %conversation))]
 pub async fn process(
     shared: &Shared,
     conversation: &str,
