@@ -411,6 +411,7 @@ const PURPOSES: &[&str] = &[
 
 impl Ctx<'_> {
     fn step_kind(&mut self, mut raw: RawStep, pos: Pos, path: &str) -> StepKind {
+        self.drop_handoff_false(&mut raw, path);
         let present: Vec<&str> = PURPOSES
             .iter()
             .copied()
@@ -672,6 +673,28 @@ impl Ctx<'_> {
         slots
     }
 
+    /// Removes `handoff: false` with a warning, so that it neither hands over
+    /// nor conflicts with the step's real purpose.
+    fn drop_handoff_false(&mut self, raw: &mut RawStep, path: &str) {
+        let is_false = matches!(
+            raw.handoff.as_ref().map(|h| &h.value),
+            Some(RawHandoff::Flag(false))
+        );
+        if !is_false {
+            return;
+        }
+        if let Some(handoff) = raw.handoff.take() {
+            let pos = self.pos(&handoff.referenced);
+            self.warning(
+                "ignored_field",
+                pos,
+                &format!("{path}.handoff"),
+                "`handoff: false` has no effect",
+            )
+            .hint("remove it; `handoff: true` hands the conversation over");
+        }
+    }
+
     fn handoff(&mut self, raw: &mut RawStep, path: &str) -> Handoff {
         let Some(raw) = raw.handoff.take() else {
             return Handoff {
@@ -681,18 +704,8 @@ impl Ctx<'_> {
         };
         let pos = self.pos(&raw.referenced);
         let (reason, message) = match raw.value {
-            RawHandoff::Flag(enabled) => {
-                if !enabled {
-                    self.warning(
-                        "ignored_field",
-                        pos,
-                        &format!("{path}.handoff"),
-                        "`handoff: false` still hands over",
-                    )
-                    .hint("remove the step, or write `handoff: true`");
-                }
-                (None, None)
-            }
+            // `handoff: false` was dropped by `drop_handoff_false`.
+            RawHandoff::Flag(_) => (None, None),
             RawHandoff::Reason(reason) => (Some(reason), None),
             RawHandoff::Detailed { reason, message } => (reason, message),
         };

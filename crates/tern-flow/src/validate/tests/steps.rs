@@ -220,3 +220,27 @@ fn semantic_branches_mixed_with_if() {
     );
     assert!(diagnostics.is_empty(), "{diagnostics:#?}");
 }
+
+#[test]
+fn handoff_false_is_ignored_with_warning() {
+    let yaml = super::one_flow("- id: hello\n  response: Hello\n  handoff: false\n  next: END\n");
+    let loaded = crate::load_str("test.yml", &yaml);
+    let warnings: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "ignored_field")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:#?}", loaded.diagnostics);
+    assert!(warnings[0].message.contains("no effect"));
+    assert!(
+        !loaded.diagnostics.iter().any(|d| d.is_error()),
+        "{:#?}",
+        loaded.diagnostics
+    );
+    let step = &loaded.flows.flows["main"].steps[0];
+    assert!(
+        matches!(step.kind, crate::model::StepKind::Response(_)),
+        "{:?}",
+        step.kind
+    );
+}
