@@ -167,7 +167,9 @@ pub async fn get_transcript(
             format!(
                 "invalid page: after={} limit={}",
                 query.after,
-                query.limit.map_or("none".to_string(), |limit| limit.to_string())
+                query
+                    .limit
+                    .map_or("none".to_string(), |limit| limit.to_string())
             ),
         )
         .hint("`after` is 0 or the last `seq` already read, and `limit` is 1 or more"));
