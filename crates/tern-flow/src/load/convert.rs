@@ -204,6 +204,16 @@ impl Ctx<'_> {
         let Some(text) = text else {
             return Template::default();
         };
+        if let Some(offset) = text.value.find("{slots.") {
+            let pos = offset_pos(text.pos, offset);
+            self.warning(
+                "braced_slot_reference",
+                pos,
+                path,
+                "braces around a slot reference are sent as written",
+            )
+            .hint("write `slots.NAME` without braces, as in `Hello slots.name`");
+        }
         match Template::parse(&text.value) {
             Ok(template) => template,
             Err(error) => {

@@ -244,3 +244,19 @@ fn handoff_false_is_ignored_with_warning() {
         step.kind
     );
 }
+
+#[test]
+fn braced_slot_reference_warns() {
+    let yaml = super::one_flow(
+        "- id: ask\n  collect: name\n  description: Name?\n- id: hello\n  response: Hello {slots.name}\n  next: END\n",
+    );
+    let loaded = crate::load_str("test.yml", &yaml);
+    let warnings: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "braced_slot_reference")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:#?}", loaded.diagnostics);
+    assert_eq!(warnings[0].path, "flows.main.steps[1].response");
+    assert!(!warnings[0].is_error());
+}
