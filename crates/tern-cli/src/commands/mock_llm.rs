@@ -22,7 +22,7 @@ pub fn run(args: MockLlmArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let server = MockServer::start(args.listen, config)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .with_context(|| format!("cannot listen on {}; pass --listen ADDR, such as 127.0.0.1:0 for a free port", args.listen))?;
         tracing::info!(base_url = %server.base_url(), "mock LLM listening; point TERN_LLM_BASE_URL at it");
         tern_server::shutdown_signal().await;
         let stats = server.stats();
