@@ -12,6 +12,9 @@ fn main() -> ExitCode {
     let (level, json) = match &cli.command {
         cli::Command::Serve(args) => ("info", args.log_json),
         cli::Command::MockLlm(_) => ("info", false),
+        // Start-up warnings of the in-process server (such as the missing
+        // admin key) mean nothing in a terminal chat.
+        cli::Command::Chat(_) => ("error", false),
         _ => ("warn", false),
     };
     cli::init_tracing(cli.verbose, level, json);
