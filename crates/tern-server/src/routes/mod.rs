@@ -69,7 +69,9 @@ pub fn router(state: AppState) -> Router {
     app.method_not_allowed_fallback(system::method_not_allowed)
         .fallback(system::not_found)
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        // Handlers log their own failures with the cause and the ids, so the
+        // layer's generic line for each 5xx would only repeat them.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }
 
