@@ -3,7 +3,7 @@
 //! of the flows and of their steps, ignoring every other field.
 //!
 //! A wrong field or value fails the whole file, because serde-saphyr cannot
-//! go on after a type error inside one flow. The path at least tells which
+//! go on after a type error inside one flow. The path at least shows which
 //! flow and step to fix.
 
 use indexmap::IndexMap;
