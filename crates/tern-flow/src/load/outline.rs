@@ -2,9 +2,9 @@
 //! the error's line by reading the file again loosely: only the positions
 //! of the flows and of their steps, ignoring every other field.
 //!
-//! A wrong field or value fails the whole file, because serde-saphyr cannot
-//! go on after a type error inside one flow. The path at least shows which
-//! flow and step to fix.
+//! A wrong field or value fails the whole file, because deserializing the
+//! file stops at its first error. The path at least shows which flow and
+//! step to fix.
 
 use indexmap::IndexMap;
 use serde::Deserialize;
