@@ -132,7 +132,7 @@ impl PgStore {
                     Ok(version)
                 }
                 Err(error) => {
-                    roll_back(transaction).await;
+                    queries::roll_back(transaction).await;
                     Err(error)
                 }
             }
@@ -218,44 +218,7 @@ impl PgStore {
         &self,
         cutoff: i64,
     ) -> Result<PruneReport, StoreError> {
-        let mut report = PruneReport::default();
-        loop {
-            let stale: Vec<(String, String)> = sqlx::query_as(sql::SELECT_STALE_CONVERSATIONS)
-                .bind(cutoff)
-                .bind(sql::PRUNE_BATCH)
-                .fetch_all(&self.pool)
-                .await?;
-
-            for (tenant, conversation) in &stale {
-                let mut transaction = self.pool.begin().await?;
-                match queries::delete_rows::<Postgres>(
-                    &mut *transaction,
-                    tenant,
-                    conversation,
-                    Some(cutoff),
-                )
-                .await?
-                {
-                    Some(removed) => {
-                        transaction.commit().await?;
-                        report.add(removed);
-                    }
-                    // A turn committed since the batch was read.
-                    None => roll_back(transaction).await,
-                }
-            }
-
-            if (stale.len() as i64) < sql::PRUNE_BATCH {
-                break;
-            }
-        }
-
-        let orphans = sqlx::query(sql::DELETE_ORPHAN_UPLOADS)
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        report.uploads += orphans.rows_affected();
-        Ok(report)
+        queries::prune_updated_before(&self.pool, &self.pool, || self.pool.begin(), cutoff).await
     }
 
     pub(crate) async fn save_upload(&self, upload: NewUpload<'_>) -> Result<String, StoreError> {
@@ -450,12 +413,4 @@ async fn insert_events(
         next_seq += chunk.len() as i64;
     }
     Ok(())
-}
-
-/// Rolls back, logging a failure instead of returning it, because the caller
-/// is already returning the error that made it roll back.
-async fn roll_back(transaction: Transaction<'static, Postgres>) {
-    if let Err(error) = transaction.rollback().await {
-        tracing::warn!(%error, "PostgreSQL rollback failed");
-    }
 }

@@ -5,7 +5,9 @@
 
 use serde_json::Value;
 use sqlx::types::Json;
-use sqlx::{Database, Encode, Executor, IntoArguments, Type};
+use std::future::Future;
+
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Transaction, Type};
 
 use crate::sql::new_upload_id;
 use crate::sql::{self, ConversationRow, EventRow, UploadRow};
@@ -211,4 +213,66 @@ where
     };
     removed.conversations = deleted;
     Ok(Some(removed))
+}
+
+/// Deletes the conversations not updated since `cutoff`, each in its own
+/// transaction opened by `begin`, then the uploads of conversations that
+/// never got a message. Reads go to `reader` and writes to `writer`.
+pub(crate) async fn prune_updated_before<DB, B, F>(
+    reader: &Pool<DB>,
+    writer: &Pool<DB>,
+    begin: B,
+    cutoff: i64,
+) -> Result<PruneReport, StoreError>
+where
+    DB: Database,
+    DB::QueryResult: RowsAffected,
+    B: Fn() -> F,
+    F: Future<Output = Result<Transaction<'static, DB>, sqlx::Error>>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    (String, String): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let mut report = PruneReport::default();
+    loop {
+        let stale: Vec<(String, String)> = sqlx::query_as(sql::SELECT_STALE_CONVERSATIONS)
+            .bind(cutoff)
+            .bind(sql::PRUNE_BATCH)
+            .fetch_all(reader)
+            .await?;
+
+        for (tenant, conversation) in &stale {
+            let mut transaction = begin().await?;
+            match delete_rows::<DB>(&mut transaction, tenant, conversation, Some(cutoff)).await? {
+                Some(removed) => {
+                    transaction.commit().await?;
+                    report.add(removed);
+                }
+                // A turn committed since the batch was read.
+                None => roll_back(transaction).await,
+            }
+        }
+
+        if (stale.len() as i64) < sql::PRUNE_BATCH {
+            break;
+        }
+    }
+
+    let orphans = sqlx::query(sql::DELETE_ORPHAN_UPLOADS)
+        .bind(cutoff)
+        .execute(writer)
+        .await?;
+    report.uploads += orphans.rows();
+    Ok(report)
+}
+
+/// Rolls back, logging a failure instead of returning it, because the caller
+/// is already returning the error that made it roll back.
+pub(crate) async fn roll_back<DB: Database>(transaction: Transaction<'static, DB>) {
+    if let Err(error) = transaction.rollback().await {
+        tracing::warn!(%error, database = DB::NAME, "rollback failed");
+    }
 }

@@ -15,7 +15,7 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::Sqlite;
 
 use crate::queries;
 use crate::sql;
@@ -170,44 +170,13 @@ impl SqliteStore {
         &self,
         cutoff: i64,
     ) -> Result<PruneReport, StoreError> {
-        let mut report = PruneReport::default();
-        loop {
-            let stale: Vec<(String, String)> = sqlx::query_as(sql::SELECT_STALE_CONVERSATIONS)
-                .bind(cutoff)
-                .bind(sql::PRUNE_BATCH)
-                .fetch_all(&self.reader)
-                .await?;
-
-            for (tenant, conversation) in &stale {
-                let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-                match queries::delete_rows::<Sqlite>(
-                    &mut *transaction,
-                    tenant,
-                    conversation,
-                    Some(cutoff),
-                )
-                .await?
-                {
-                    Some(removed) => {
-                        transaction.commit().await?;
-                        report.add(removed);
-                    }
-                    // A turn committed since the batch was read.
-                    None => roll_back(transaction).await,
-                }
-            }
-
-            if (stale.len() as i64) < sql::PRUNE_BATCH {
-                break;
-            }
-        }
-
-        let orphans = sqlx::query(sql::DELETE_ORPHAN_UPLOADS)
-            .bind(cutoff)
-            .execute(&self.writer)
-            .await?;
-        report.uploads += orphans.rows_affected();
-        Ok(report)
+        queries::prune_updated_before(
+            &self.reader,
+            &self.writer,
+            || self.writer.begin_with("BEGIN IMMEDIATE"),
+            cutoff,
+        )
+        .await
     }
 
     pub(crate) async fn save_upload(&self, upload: NewUpload<'_>) -> Result<String, StoreError> {
@@ -313,13 +282,5 @@ fn file_error(path: &Path, error: sqlx::Error) -> StoreError {
     StoreError::SqliteFile {
         path: path.to_path_buf(),
         source: Box::new(error),
-    }
-}
-
-/// Rolls back, logging a failure instead of returning it, because the caller
-/// is already returning the error that made it roll back.
-async fn roll_back(transaction: Transaction<'static, Sqlite>) {
-    if let Err(error) = transaction.rollback().await {
-        tracing::warn!(%error, "SQLite rollback failed");
     }
 }
