@@ -36,7 +36,7 @@ const SECRET_MARKERS: [&str; 12] = [
     "code=",
 ];
 
-/// The URL to write for a webhook: the export's own URL when it is an
+/// Returns the URL to write for a webhook: the export's own URL when it is an
 /// `http(s)` URL without credentials, placeholders or a query string,
 /// otherwise a placeholder. Returns the URL and whether it is a placeholder.
 pub fn webhook_url(export_url: Option<&str>, action: &str) -> (String, bool) {
@@ -61,7 +61,7 @@ pub fn webhook_url(export_url: Option<&str>, action: &str) -> (String, bool) {
     (url.to_string(), false)
 }
 
-/// A valid action name (`^[a-z0-9_]+$`, at most 100 characters) for a
+/// Returns a valid action name (`^[a-z0-9_]+$`, at most 100 characters) for a
 /// webhook's display name and tag.
 pub fn action_name(webhook: &str, tag: Option<&str>) -> String {
     let mut name = super::names::snake_case(webhook)
@@ -81,7 +81,7 @@ pub fn action_name(webhook: &str, tag: Option<&str>) -> String {
     name.trim_end_matches('_').to_string()
 }
 
-/// The text of `actions.yml`.
+/// Returns the text of `actions.yml`.
 pub fn actions_file(actions: &[Action]) -> String {
     let mut out = String::from("actions:\n");
     for action in actions {

@@ -67,8 +67,8 @@ impl Export {
         })
     }
 
-    /// The path of a file for error messages: inside the export, prefixed
-    /// with the export itself.
+    /// Returns the path of a file for error messages: inside the export,
+    /// prefixed with the export itself.
     pub fn error_path(&self, name: &str) -> PathBuf {
         self.origin.join(name)
     }
@@ -92,7 +92,7 @@ impl Export {
         })
     }
 
-    /// Files directly inside `folder` (not in its subfolders) whose names end
+    /// Returns the files directly inside `folder` (not in its subfolders) whose names end
     /// with `suffix`, in name order.
     pub fn files_in(&self, folder: &str, suffix: &str) -> Vec<String> {
         let prefix = format!("{folder}/");
@@ -106,7 +106,7 @@ impl Export {
             .collect()
     }
 
-    /// The immediate subfolders of `folder`, in name order.
+    /// Returns the immediate subfolders of `folder`, in name order.
     pub fn subfolders(&self, folder: &str) -> Vec<String> {
         let prefix = format!("{folder}/");
         let mut found: Vec<String> = self
@@ -122,7 +122,7 @@ impl Export {
         found
     }
 
-    /// The main JSON file of an element folder such as `flows/Main`: the one
+    /// Returns the main JSON file of an element folder such as `flows/Main`: the one
     /// `.json` file directly inside it, preferring the one named like the
     /// folder. The console names it after the folder, but percent-encoding
     /// and trailing spaces can make the two spellings differ.
@@ -142,7 +142,7 @@ impl Export {
     }
 }
 
-/// A file's name without folder and `.json`, percent-decoded.
+/// Returns a file's name without folder and `.json`, percent-decoded.
 pub fn file_stem(name: &str) -> String {
     let base = name.rsplit('/').next().unwrap_or(name);
     decode_name(base.strip_suffix(".json").unwrap_or(base))
@@ -156,7 +156,7 @@ pub fn decode_name(name: &str) -> String {
         .into_owned()
 }
 
-/// Whether a path is macOS metadata rather than part of the export.
+/// Returns whether a path is macOS metadata rather than part of the export.
 fn is_junk(name: &str) -> bool {
     name.split('/')
         .any(|part| part == "__MACOSX" || part == ".DS_Store" || part.starts_with("._"))

@@ -30,7 +30,7 @@ pub enum EntityKind {
     Regexp,
 }
 
-/// How a parameter of some entity type is collected in Tern.
+/// The way a parameter of some entity type is collected in Tern.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlotKind {
     pub collect_type: Option<&'static str>,
@@ -56,7 +56,7 @@ impl SlotKind {
     }
 }
 
-/// The collect settings for an entity reference such as `@sys.date` or
+/// Returns the collect settings for an entity reference such as `@sys.date` or
 /// `@AppointmentType`.
 pub fn slot_kind(entity: &str, custom: &BTreeMap<String, EntityType>) -> SlotKind {
     let name = entity.trim().trim_start_matches('@');
@@ -157,7 +157,7 @@ fn system_kind(name: &str) -> SlotKind {
     }
 }
 
-/// The options of an entity's entries: synonyms equal to the value, in any
+/// Returns the options of an entity's entries: synonyms equal to the value, in any
 /// letter case, are dropped because Tern matches the value itself.
 pub fn option(value: &str, synonyms: &[&str]) -> ChoiceOption {
     let value = value.trim().to_string();

@@ -32,7 +32,7 @@ impl<'a> J<'a> {
         ImportError::invalid(self.origin.join(self.file), &self.path, message)
     }
 
-    /// A field, if present and not null.
+    /// Returns a field, if present and not null.
     pub fn get(&self, key: &str) -> Option<J<'a>> {
         let value = self.value.get(key).filter(|v| !v.is_null())?;
         let path = if is_plain_key(key) {
@@ -52,7 +52,7 @@ impl<'a> J<'a> {
         })
     }
 
-    /// A string field; a value of another type is an error.
+    /// Returns a string field, or an error for a value of another type.
     pub fn str(&self, key: &str) -> Result<Option<&'a str>, ImportError> {
         match self.get(key) {
             None => Ok(None),
@@ -63,13 +63,13 @@ impl<'a> J<'a> {
         }
     }
 
-    /// A string field that must be present.
+    /// Returns a string field that must be present.
     pub fn required_str(&self, key: &str) -> Result<&'a str, ImportError> {
         self.str(key)?
             .ok_or_else(|| self.error(format!("the field `{key}` is missing")))
     }
 
-    /// A boolean field, `false` when absent.
+    /// Returns a boolean field, `false` when absent.
     pub fn flag(&self, key: &str) -> Result<bool, ImportError> {
         match self.get(key) {
             None => Ok(false),
@@ -82,7 +82,7 @@ impl<'a> J<'a> {
         }
     }
 
-    /// The elements of an array field; absent means empty.
+    /// Returns the elements of an array field, none when it is absent.
     pub fn array(&self, key: &str) -> Result<Vec<J<'a>>, ImportError> {
         match self.get(key) {
             None => Ok(Vec::new()),
@@ -90,7 +90,7 @@ impl<'a> J<'a> {
         }
     }
 
-    /// The elements of this array.
+    /// Returns the elements of this array.
     pub fn elements(&self) -> Result<Vec<J<'a>>, ImportError> {
         let Value::Array(items) = self.value else {
             return Err(self.error(format!("expected a list, found {}", kind(self.value))));
@@ -107,7 +107,7 @@ impl<'a> J<'a> {
             .collect())
     }
 
-    /// The strings of an array field; absent means empty.
+    /// Returns the strings of an array field, none when it is absent.
     pub fn strings(&self, key: &str) -> Result<Vec<&'a str>, ImportError> {
         self.array(key)?
             .into_iter()
@@ -119,7 +119,7 @@ impl<'a> J<'a> {
             .collect()
     }
 
-    /// An object field; a value of another type is an error.
+    /// Returns an object field, or an error for a value of another type.
     pub fn object(&self, key: &str) -> Result<Option<J<'a>>, ImportError> {
         match self.get(key) {
             None => Ok(None),
@@ -130,7 +130,7 @@ impl<'a> J<'a> {
         }
     }
 
-    /// The path of a field of this object.
+    /// Returns the path of a field of this object.
     pub fn field_path(&self, key: &str) -> String {
         format!("{}.{key}", self.path)
     }
@@ -143,7 +143,7 @@ fn is_plain_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// The JSON type of a value, for error messages.
+/// Returns the JSON type of a value, for error messages.
 pub fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-/// A snake_case identifier for a display name: camelCase is split, every run
+/// Returns a snake_case identifier for a display name: camelCase is split, every run
 /// of other characters becomes `_`, and a leading digit gets a `_` in front.
 /// Returns an empty string when nothing ASCII is left, such as for an
 /// Arabic name; callers then pick a numbered name.
@@ -31,7 +31,7 @@ pub fn snake_case(name: &str) -> String {
     out
 }
 
-/// A slot name for a Dialogflow parameter reference: scope prefixes such as
+/// Returns the slot name for a Dialogflow parameter reference: scope prefixes such as
 /// `$session.params.` and `$flow.` are dropped first.
 pub fn slot_name(parameter: &str) -> String {
     let bare = parameter.trim();
@@ -64,7 +64,7 @@ impl Names {
         self.taken.insert(name.to_string());
     }
 
-    /// A unique name based on `base`, or on `fallback` when `base` is empty.
+    /// Returns a unique name based on `base`, or on `fallback` when `base` is empty.
     pub fn unique(&mut self, base: &str, fallback: &str) -> String {
         let base = if base.is_empty() { fallback } else { base };
         let mut candidate = base.to_string();
