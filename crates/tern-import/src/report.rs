@@ -11,7 +11,7 @@ pub enum Fidelity {
     Mapped,
     /// Converted with a difference the note explains.
     Approximate,
-    /// Not converted; the note says what a person must do.
+    /// Not converted. The note lists what a person must do.
     Unmapped,
 }
 
@@ -21,9 +21,9 @@ pub struct ReportItem {
     pub fidelity: Fidelity,
     /// Source file, relative to the imported project's root.
     pub source: String,
-    /// Where in the file: `line N` for YAML, a JSON path for JSON.
+    /// The position in the file: `line N` for YAML, a JSON path for JSON.
     pub location: String,
-    /// What the element is, such as "flow `transfer_money`".
+    /// The element, such as "flow `transfer_money`".
     pub what: String,
     pub note: String,
 }
@@ -79,7 +79,7 @@ impl Report {
         self.items.iter().filter(|i| i.fidelity == fidelity).count()
     }
 
-    /// The report as Markdown, grouped by fidelity, in a stable order.
+    /// Renders the report as Markdown, grouped by fidelity, in a stable order.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# Import report ({})\n", self.source_kind);
@@ -124,7 +124,7 @@ impl Report {
         out
     }
 
-    /// A short summary for the terminal.
+    /// Returns a short summary for the terminal.
     pub fn summary(&self) -> String {
         format!(
             "{} mapped, {} approximate, {} not mapped, {} to do",

@@ -35,7 +35,7 @@ pub struct Output {
 /// The id of the step that sets slots to null at the start of a flow.
 pub const INIT_STEP: &str = "init_slots";
 
-/// The most rounds of adding slots and validating again. Each round adds
+/// The maximum number of rounds of adding slots and validating again. Each round adds
 /// the slots the previous one still lacked, so real agents need two or
 /// three.
 const MAX_ROUNDS: usize = 8;
@@ -126,7 +126,7 @@ impl Output {
         changed
     }
 
-    /// The user-startable flows from which `flow` is reached through
+    /// Returns the user-startable flows from which `flow` is reached through
     /// `call` and `link` steps, or `flow` itself when none is.
     fn starting_flows(&self, flow: &str) -> Vec<String> {
         let mut starters = Vec::new();
@@ -227,7 +227,7 @@ fn missing_slots(diagnostics: &[Diagnostic]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// The index of a step on a path from `head` back to `head` that passes no
+/// Returns the index of a step on a path from `head` back to `head` that passes no
 /// collect step, the last one before `head`.
 fn edge_into(steps: &[Step], head: &str) -> Option<usize> {
     let index = |id: &str| steps.iter().position(|s| s.id == id);

@@ -17,7 +17,7 @@ use super::build::{Edge, FlowBuilder, PageCtx};
 use super::routes::Route;
 
 impl<'a> FlowBuilder<'a, '_> {
-    /// The wait for the user's reply on a page with intent routes. Each
+    /// Builds the wait for the user's reply on a page with intent routes. Each
     /// no-match attempt gets its own copy of the intent branches so that
     /// `sys.no-match-1`, `-2`, `-3` can differ. Returns the wait step's id.
     pub fn wait(
@@ -82,7 +82,7 @@ impl<'a> FlowBuilder<'a, '_> {
         Ok(wait_id)
     }
 
-    /// How many numbered `sys.no-match-N` handlers the page has (at least 1).
+    /// Counts the numbered `sys.no-match-N` handlers of the page (at least 1).
     fn no_match_attempts(&self, page: &PageCtx<'a>) -> usize {
         page.handlers
             .iter()
@@ -115,7 +115,7 @@ impl<'a> FlowBuilder<'a, '_> {
         None
     }
 
-    /// The steps for the `attempt`-th message that matched no intent.
+    /// Builds the steps for the `attempt`-th message that matched no intent.
     fn no_match(
         &mut self,
         attempt: usize,
@@ -742,7 +742,7 @@ impl<'a> FlowBuilder<'a, '_> {
         Ok(action)
     }
 
-    /// Where an action step goes when the webhook fails: the page's (or the
+    /// Returns where an action step goes when the webhook fails: the page's (or the
     /// flow's) `webhook.error` handler, or on as if it had succeeded.
     pub fn webhook_error(
         &mut self,
@@ -825,7 +825,7 @@ impl<'a> FlowBuilder<'a, '_> {
     }
 }
 
-/// Whether a template mentions `slots.NAME`.
+/// Returns whether a template mentions `slots.NAME`.
 fn mentions(text: &str, slot: &str) -> bool {
     let needle = format!("slots.{slot}");
     text.match_indices(&needle).any(|(index, _)| {

@@ -15,7 +15,7 @@ use crate::report::Fidelity;
 use super::build::{FlowBuilder, PageCtx};
 use super::condition;
 
-/// What a route requires before it is taken.
+/// The requirements a route must meet before it is taken.
 #[derive(Debug, Clone)]
 pub enum Test {
     Always,
@@ -29,7 +29,7 @@ pub struct Route<'a> {
     pub node: J<'a>,
     pub intent: Option<String>,
     pub test: Test,
-    /// Where the route is defined, for comments: the page, a route group or
+    /// The place the route is defined, for comments: the page, a route group or
     /// the flow.
     pub origin: String,
 }
@@ -42,7 +42,7 @@ impl Route<'_> {
     }
 }
 
-/// How intent requirements are checked.
+/// The way intent requirements are checked.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Mode {
     /// Right after entering a page: only condition routes are passed, and a
@@ -374,7 +374,7 @@ impl<'a> FlowBuilder<'a, '_> {
         intent_holds && matches!(route.test, Test::Always)
     }
 
-    /// The steps of a matched route: its fulfillment, then its target.
+    /// Returns the steps of a matched route: its fulfillment, then its target.
     /// `continue_to` is where a route without target goes.
     fn route_action(
         &mut self,
@@ -452,7 +452,7 @@ fn group_id(group: &super::agent::Source) -> &str {
         .unwrap_or_default()
 }
 
-/// The `if` condition of a test, with a comment for untranslated ones.
+/// Returns the `if` condition of a test, with a comment for untranslated ones.
 fn if_condition(test: &Test) -> (Condition, Vec<String>) {
     match test {
         Test::Always => (Condition::If("true".into()), Vec::new()),
@@ -464,7 +464,7 @@ fn if_condition(test: &Test) -> (Condition, Vec<String>) {
     }
 }
 
-/// How a route is named in the report.
+/// Returns the name of a route in the report.
 pub fn route_what(route: &Route) -> String {
     match (
         &route.intent,
