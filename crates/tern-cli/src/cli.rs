@@ -84,8 +84,13 @@ pub struct ChatArgs {
 
 #[derive(clap::Args)]
 pub struct MockLlmArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8089", value_name = "ADDR")]
+    /// Address to listen on, IP:PORT or localhost:PORT.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8089",
+        value_name = "ADDR",
+        value_parser = tern_server::config::parse_listen
+    )]
     pub listen: std::net::SocketAddr,
     /// Delay before each answer in milliseconds: `1000`, or a range such as `800..1200`.
     #[arg(long, default_value = "0", value_name = "MS")]

@@ -14,7 +14,7 @@ use crate::script::{Rule, RuleAction};
 /// `[fault:NAME]` in a user text applies that fault, whatever the script
 /// contains.
 static FAULT_MARKER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\[fault:([A-Za-z0-9_]*)\]").expect("the fault marker regex is valid")
+    Regex::new(r"\[fault:([A-Za-z0-9_]+)\]").expect("the fault marker regex is valid")
 });
 
 /// The script's rules with their use counts, and the default reply.

@@ -185,13 +185,13 @@ fn convert_rule(path: &Path, number: usize, raw: Spanned<RawRule>) -> Result<Rul
     let action = match (raw.reply, raw.fault) {
         (Some(reply), None) => RuleAction::Reply(reply),
         (None, Some(fault)) => {
+            // The parse error already lists the valid names.
             let parsed = fault.value.parse::<Fault>().map_err(|message| {
-                let hint = format!("use one of: {}", Fault::names().join(", "));
                 invalid(
                     fault.referenced.line(),
                     fault.referenced.column(),
                     format!("rule {number}: {message}"),
-                    &hint,
+                    "spell the fault as one of the names listed",
                 )
             })?;
             RuleAction::Fault(parsed)
@@ -396,7 +396,7 @@ default: derive
             "{message}"
         );
         assert!(
-            message.contains("hint: use one of: rate_limited, server_error, timeout"),
+            message.contains("expected one of: rate_limited, server_error, timeout"),
             "{message}"
         );
     }

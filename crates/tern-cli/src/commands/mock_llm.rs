@@ -1,4 +1,5 @@
-//! `tern mock-llm`: a mock LLM server on loopback until ctrl-c.
+//! `tern mock-llm`: a mock LLM server, on loopback unless `--listen` says
+//! otherwise, until ctrl-c.
 
 use std::process::ExitCode;
 
