@@ -120,10 +120,6 @@ impl Transport {
                 Some(requested) => requested.min(MAX_RETRY_AFTER),
                 None => backoff_delay(self.backoff_base, attempt),
             };
-            let detail = match &failure.error {
-                LlmError::Connect(detail) => detail.as_str(),
-                _ => "",
-            };
             tracing::warn!(
                 provider = self.provider,
                 attempt,
@@ -131,7 +127,7 @@ impl Transport {
                 status = failure.error.status(),
                 kind = failure.error.kind(),
                 delay_ms = delay.as_millis() as u64,
-                detail,
+                error = %failure.error,
                 "LLM request failed; retrying"
             );
             tokio::time::sleep(delay).await;
