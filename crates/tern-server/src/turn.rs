@@ -240,7 +240,12 @@ pub async fn process(
         .locks
         .acquire(format!("{tenant}/{conversation}"))
         .await;
-    let digest = request_digest(&request);
+    // Only a message id is stored with a fingerprint, so messages without
+    // one skip the hashing.
+    let digest = request
+        .message_id
+        .as_ref()
+        .map(|_| request_digest(&request));
     if let Some(id) = &request.message_id
         && let Some(previous) = shared
             .store
@@ -248,11 +253,16 @@ pub async fn process(
             .await
             .map_err(store_error)?
     {
-        return replay(previous, conversation, id, &digest);
+        return replay(
+            previous,
+            conversation,
+            id,
+            digest.as_deref().unwrap_or_default(),
+        );
     }
     check_uploads(shared, conversation, &request).await?;
     for retry in 0..MAX_CONFLICT_RETRIES {
-        match attempt(shared, conversation, &request, &digest, started).await {
+        match attempt(shared, conversation, &request, digest.as_deref(), started).await {
             Err(Retry::Conflict) => {
                 metrics::counter!(m::CONFLICT_RETRIES).increment(1);
                 tracing::info!(
@@ -270,7 +280,12 @@ pub async fn process(
                     .await
                     .map_err(store_error)?;
                 return match previous {
-                    Some(previous) => replay(previous, conversation, id, &digest),
+                    Some(previous) => replay(
+                        previous,
+                        conversation,
+                        id,
+                        digest.as_deref().unwrap_or_default(),
+                    ),
                     None => Err(ApiError::internal(
                         "duplicate message without a stored response",
                         &id,
@@ -404,7 +419,7 @@ async fn attempt(
     shared: &Shared,
     conversation: &str,
     request: &MessageRequest,
-    digest: &str,
+    digest: Option<&str>,
     started: Instant,
 ) -> Result<Value, Retry> {
     let tenant = shared.tenant.as_str();
@@ -471,7 +486,7 @@ async fn attempt(
             request.message_id.as_deref()
         },
         response: &body,
-        request_digest: Some(digest),
+        request_digest: digest,
         claim_owner,
     };
     match shared.store.commit_turn(commit).await {
