@@ -43,8 +43,12 @@ impl ApiError {
 
     /// An unexpected failure: logged with its cause, reported without it.
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
+        Self::internal_counted(context, cause, "internal")
+    }
+
+    fn internal_counted(context: &str, cause: &dyn std::fmt::Display, kind: &'static str) -> Self {
         tracing::error!(%cause, "{context}");
-        metrics::counter!("tern_errors_total", "kind" => "internal").increment(1);
+        metrics::counter!("tern_errors_total", "kind" => kind).increment(1);
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -59,10 +63,11 @@ impl ApiError {
 
     /// Converts a store failure: 503 `database_unavailable` when the
     /// database cannot be reached or has gone away, otherwise an internal
-    /// error logged with `context`.
+    /// error logged with `context`. Either is counted once in
+    /// `tern_errors_total`, with the kind `database_unavailable` or `store`.
     pub fn store(context: &str, error: &tern_store::StoreError) -> Self {
         if !error.is_unavailable() {
-            return Self::internal(context, error);
+            return Self::internal_counted(context, error, "store");
         }
         tracing::error!(%error, "{context}: the database is unavailable");
         metrics::counter!("tern_errors_total", "kind" => "database_unavailable").increment(1);

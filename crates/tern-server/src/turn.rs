@@ -507,7 +507,6 @@ async fn attempt(
 }
 
 fn store_error(error: StoreError) -> ApiError {
-    metrics::counter!(m::ERRORS, "kind" => "store").increment(1);
     ApiError::store("database operation failed", &error)
 }
 
