@@ -9,7 +9,7 @@
 //! stays open while the webhook runs.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tern_store::{Claim, StoreError, StoredConversation};
@@ -28,8 +28,9 @@ const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 pub enum ClaimState {
     /// No claim, because the turn called no webhook.
     Unclaimed,
-    /// The turn owns the claim and commits against this version.
-    Held { version: i64 },
+    /// The turn owns the claim, taken or last extended at `taken`, and
+    /// commits against this version.
+    Held { version: i64, taken: Instant },
     /// Another instance changed or claimed the conversation first, so the
     /// turn must run again on the new state.
     Lost,
@@ -74,7 +75,10 @@ impl<'s> TurnClaim<'s> {
     pub async fn before_call(&self) -> bool {
         let expected_version = match &*self.lock() {
             ClaimState::Unclaimed => self.loaded_version,
-            ClaimState::Held { version } => Some(*version),
+            // A claim younger than the margin still outlasts a whole webhook
+            // call, so it needs no extension.
+            ClaimState::Held { taken, .. } if taken.elapsed() <= CLAIM_MARGIN => return true,
+            ClaimState::Held { version, .. } => Some(*version),
             ClaimState::Lost | ClaimState::Failed(_) => return false,
         };
         let lifetime = self.shared.caller.timeout() + CLAIM_MARGIN;
@@ -87,7 +91,10 @@ impl<'s> TurnClaim<'s> {
             state: &self.initial_state,
         };
         let next = match self.shared.store.claim(claim).await {
-            Ok(version) => ClaimState::Held { version },
+            Ok(version) => ClaimState::Held {
+                version,
+                taken: Instant::now(),
+            },
             Err(StoreError::Conflict { .. }) => {
                 tracing::info!(
                     conversation = self.conversation,

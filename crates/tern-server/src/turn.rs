@@ -444,7 +444,7 @@ async fn attempt(
     let (claim, owner) = claim.finish();
     let (version, claim_owner) = match claim {
         ClaimState::Unclaimed => (loaded_version, None),
-        ClaimState::Held { version } => (Some(version), Some(owner.as_str())),
+        ClaimState::Held { version, .. } => (Some(version), Some(owner.as_str())),
         ClaimState::Lost => return Err(Retry::Conflict),
         ClaimState::Failed(error) => {
             release(shared, conversation, &owner).await;
