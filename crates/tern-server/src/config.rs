@@ -246,10 +246,10 @@ fn check_assistant_files(
     if flows.is_some() {
         return Ok(());
     }
-    let given = [("actions", actions), ("responses", responses)]
+    let without_flows = [("actions", actions), ("responses", responses)]
         .into_iter()
         .find_map(|(name, path)| path.map(|path| (name, path)));
-    match given {
+    match without_flows {
         None => Ok(()),
         Some((name, path)) => Err(ConfigError::Setting {
             name,
@@ -263,7 +263,7 @@ fn check_assistant_files(
     }
 }
 
-/// Longest retention accepted: about 1,000 years, far beyond any policy,
+/// Maximum retention in days: about 1,000 years, far beyond any policy,
 /// and small enough that the cutoff time cannot overflow.
 const MAX_RETENTION_DAYS: u64 = 365_000;
 

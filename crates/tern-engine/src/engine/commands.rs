@@ -70,7 +70,7 @@ impl<'a> Turn<'a> {
             Some(Waiting::AnythingElse) => {
                 self.state.waiting = None;
                 // A yes that comes with a request ("yes, renew my permit")
-                // is answered by starting that flow.
+                // starts that flow instead of asking what.
                 let requests_flow = commands
                     .iter()
                     .any(|c| matches!(c, Command::StartFlow { .. }));
