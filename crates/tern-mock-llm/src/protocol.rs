@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// Marks the line after which the understanding layer writes its context
 /// as one JSON object.
-pub const CONTEXT_MARKER: &str = "CONTEXT:";
+pub use tern_understand::prompt::CONTEXT_MARKER;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Api {

@@ -36,11 +36,13 @@ pub fn render(context: &PromptContext) -> Prompt {
     }
 }
 
-/// Reads the context back from a user message built by [`render`].
-/// The JSON is the first line after the marker; text after it (such as a
-/// repair request) is ignored.
+/// Reads the context back from a user message built by [`render`]: the
+/// first JSON value after the marker, on one line or several. Text after it
+/// (such as a repair request) is ignored.
 pub fn read_context(user_message: &str) -> Option<PromptContext> {
     let (_, rest) = user_message.split_once(CONTEXT_MARKER)?;
-    let json = rest.trim_start().lines().next()?;
-    serde_json::from_str(json).ok()
+    serde_json::Deserializer::from_str(rest.trim_start())
+        .into_iter::<PromptContext>()
+        .next()?
+        .ok()
 }

@@ -69,7 +69,12 @@ fn context_reads_back_from_prompt() {
     let flows = corpus();
     let context = context_after(&flows, &[vec![start("simple_greeting_flow")]], "Sara");
     let rendered = prompt::render(&context);
-    assert_eq!(prompt::read_context(&rendered.user), Some(context));
+    assert_eq!(prompt::read_context(&rendered.user), Some(context.clone()));
+
+    // Pretty-printed JSON with text after it reads back the same.
+    let pretty = serde_json::to_string_pretty(&context).expect("serialize");
+    let written_by_hand = format!("CONTEXT:\n{pretty}\nPlease answer.");
+    assert_eq!(prompt::read_context(&written_by_hand), Some(context));
 }
 
 #[test]
