@@ -127,6 +127,14 @@ async fn same_message_id_replays_response(backend: Backend) {
     let first = server.send_json(&id, request.clone()).await;
     let second = server.send_json(&id, request.clone()).await;
     assert_eq!(first, second);
+    // The replay is the stored text itself, keys in the same order.
+    let again = server
+        .post_message(&id, &request)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(again, serde_json::to_string(&first).expect("serialize"));
     assert_eq!(first["message_id"], "m-1");
     assert_eq!(first["step"], "ask_plate");
 

@@ -396,7 +396,7 @@ async fn write_turn(
             .bind(turn.tenant)
             .bind(turn.conversation)
             .bind(message_id)
-            .bind(Json(turn.response))
+            .bind(sql::response_text(turn.response)?)
             .bind(now)
             .bind(turn.request_digest)
             .execute(&mut **transaction)

@@ -3,8 +3,6 @@
 //! backend passes its own pool: SQLite its reader pool for reads and its
 //! writer pool for writes, PostgreSQL its one pool.
 
-use serde_json::Value;
-use sqlx::types::Json;
 use std::future::Future;
 
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Transaction, Type};
@@ -46,20 +44,26 @@ where
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
     E: Executor<'e, Database = DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    (Json<Value>, Option<String>): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (String, Option<String>): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
-    let row: Option<(Json<Value>, Option<String>)> = sqlx::query_as(sql::LOAD_RESPONSE)
+    let row: Option<(String, Option<String>)> = sqlx::query_as(sql::LOAD_RESPONSE)
         .bind(tenant)
         .bind(conversation)
         .bind(message_id)
         .fetch_optional(executor)
         .await?;
-    Ok(
-        row.map(|(Json(response), request_digest)| ProcessedMessage {
-            response,
-            request_digest,
-        }),
-    )
+    let Some((text, request_digest)) = row else {
+        return Ok(None);
+    };
+    let response = serde_json::from_str(&text).map_err(|error| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("stored response of message `{message_id}` is not JSON: {error}").into(),
+        ))
+    })?;
+    Ok(Some(ProcessedMessage {
+        response,
+        request_digest,
+    }))
 }
 
 pub(crate) async fn transcript<'e, DB, E>(

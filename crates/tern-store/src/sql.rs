@@ -224,3 +224,9 @@ pub(crate) fn upload_from_row(row: UploadRow) -> Upload {
         created_at,
     }
 }
+
+/// Serializes a response for the `processed_messages.response` text column.
+pub(crate) fn response_text(response: &Value) -> Result<String, StoreError> {
+    serde_json::to_string(response)
+        .map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))
+}

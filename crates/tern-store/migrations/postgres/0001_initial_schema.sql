@@ -37,7 +37,9 @@ CREATE TABLE processed_messages (
     tenant_id       TEXT   NOT NULL,
     conversation_id TEXT   NOT NULL,
     message_id      TEXT   NOT NULL,
-    response        JSONB  NOT NULL,
+    -- TEXT, not JSONB, so that a replayed response is byte for byte the
+    -- first one: JSONB does not keep the order of object keys.
+    response        TEXT   NOT NULL,
     request_digest  TEXT,
     created_at      BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, conversation_id, message_id),
