@@ -9,7 +9,7 @@ use tern_store::{NewEvent, StoreError, TurnCommit};
 
 use crate::error::ApiError;
 use crate::state::Shared;
-use crate::turn::{MAX_TEXT_CHARS, check_text};
+use crate::turn::{MAX_CONFLICT_RETRIES, MAX_TEXT_CHARS, check_text, conflict_backoff};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +48,47 @@ pub async fn post(
         .locks
         .acquire(format!("{tenant}/{conversation}"))
         .await;
+    // Another instance may commit a turn of the conversation in between, as
+    // for user messages: the message is then written again on the new state.
+    for retry in 0..MAX_CONFLICT_RETRIES {
+        match attempt(shared, conversation, &request).await {
+            Err(AgentError::Conflict) => {
+                metrics::counter!(crate::metrics::CONFLICT_RETRIES).increment(1);
+                tokio::time::sleep(conflict_backoff(retry)).await;
+            }
+            Err(AgentError::Failed(error)) => return Err(error),
+            Ok(body) => {
+                shared.streams.publish(conversation, &body);
+                return Ok(body);
+            }
+        }
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "conversation_busy",
+        "the conversation kept changing while the agent message was stored",
+    )
+    .hint("send the agent message again"))
+}
+
+enum AgentError {
+    Conflict,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for AgentError {
+    fn from(error: ApiError) -> Self {
+        AgentError::Failed(error)
+    }
+}
+
+/// Loads the conversation and commits the agent's message on it once.
+async fn attempt(
+    shared: &Shared,
+    conversation: &str,
+    request: &AgentRequest,
+) -> Result<Value, AgentError> {
+    let tenant = shared.tenant.as_str();
     let internal = |e: StoreError| ApiError::store("storing an agent message failed", &e);
     let row = shared
         .store
@@ -67,7 +108,8 @@ pub async fn post(
             "not_handed_off",
             "the conversation is not handed over to a person",
         )
-        .hint("agents answer only after the assistant hands a conversation over"));
+        .hint("agents answer only after the assistant hands a conversation over")
+        .into());
     }
     let mut events = Vec::new();
     let mut messages = Vec::new();
@@ -102,12 +144,15 @@ pub async fn post(
         claim_owner: None,
         response: &body,
     };
-    shared.store.commit_turn(commit).await.map_err(internal)?;
+    match shared.store.commit_turn(commit).await {
+        Ok(_) => {}
+        Err(StoreError::Conflict { .. }) => return Err(AgentError::Conflict),
+        Err(error) => return Err(internal(error).into()),
+    }
     tracing::info!(
         conversation,
         release = request.release,
         "agent message stored"
     );
-    shared.streams.publish(conversation, &body);
     Ok(body)
 }

@@ -33,7 +33,7 @@ const MAX_ATTACHMENTS: usize = 10;
 /// Turns run again after a version conflict before giving up. Each retry
 /// waits a random delay that doubles from [`CONFLICT_BACKOFF_MS`], so two
 /// instances draining messages of one conversation stop colliding.
-const MAX_CONFLICT_RETRIES: u32 = 8;
+pub(crate) const MAX_CONFLICT_RETRIES: u32 = 8;
 const CONFLICT_BACKOFF_MS: u64 = 5;
 
 #[derive(Debug, Deserialize)]
@@ -305,7 +305,7 @@ pub async fn process(
     .hint("send the message again with the same message_id"))
 }
 
-fn conflict_backoff(retry: u32) -> std::time::Duration {
+pub(crate) fn conflict_backoff(retry: u32) -> std::time::Duration {
     use rand::RngExt;
     let ceiling = CONFLICT_BACKOFF_MS << retry.min(6);
     std::time::Duration::from_millis(rand::rng().random_range(1..=ceiling))

@@ -19,6 +19,7 @@ backend_tests!(
     concurrent_messages_to_one_conversation_all_commit,
     two_instances_alternating_lose_nothing,
     two_instances_concurrent_lose_nothing,
+    two_instances_agent_messages_all_stored,
 );
 
 /// Replies to concurrent messages, and the number of 409
@@ -192,6 +193,39 @@ async fn two_instances_concurrent_lose_nothing(backend: Backend) {
         .await
         .expect("the conversation is stored");
     assert_eq!(stored["version"], 20);
+    first.stop().await;
+    second.stop().await;
+}
+
+async fn two_instances_agent_messages_all_stored(backend: Backend) {
+    let database = Arc::new(Database::create(backend).await);
+    let first = TestServer::start_on(database.clone(), |_| {}).await;
+    let second = TestServer::start_on(database, |_| {}).await;
+    let id = conversation_id("agents");
+    let handed = first.send(&id, "I want to talk to a human").await;
+    assert_eq!(handed["handed_off"], true, "{handed}");
+
+    // Agent messages arriving at both instances at once conflict on the
+    // version check; each is written again on the new state.
+    let mut tasks = Vec::new();
+    for index in 0..10 {
+        let server = if index % 2 == 0 { &first } else { &second };
+        let (http, url) = (
+            server.http.clone(),
+            server.url(&format!("/api/v1/conversations/{id}/agent")),
+        );
+        tasks.push(tokio::spawn(async move {
+            let body = json!({ "text": format!("agent message {index}") });
+            http.post(url).json(&body).send().await.expect("POST agent")
+        }));
+    }
+    for task in tasks {
+        let response = task.await.expect("task");
+        expect_ok(response, "agent message").await;
+    }
+
+    let events = first.transcript(&id).await;
+    assert_eq!(count_kind(&events, "agent_message"), 10, "{events:#?}");
     first.stop().await;
     second.stop().await;
 }
