@@ -168,14 +168,33 @@ fn lost_database_gives_clear_errors() {
     assert!(
         body["error"]["hint"]
             .as_str()
-            .is_some_and(|hint| hint.contains("same message_id")),
+            .is_some_and(|hint| hint.contains("the database exists")),
         "{body}"
     );
     let ready = reqwest::blocking::get(format!("{}/ready", server.base)).unwrap();
     assert_eq!(ready.status().as_u16(), 503);
     let body: Value = ready.json().unwrap();
     assert_eq!(body["error"]["code"], "database_unavailable");
+
+    // Created again but empty: not ready, and the error says why.
+    psql(&format!("CREATE DATABASE {name}"));
+    let ready = reqwest::blocking::get(format!("{}/ready", server.base)).unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body: Value = ready.json().unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("no conversation tables")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["hint"]
+            .as_str()
+            .is_some_and(|hint| hint.contains("restart tern serve")),
+        "{body}"
+    );
     drop(server);
+    psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(!log.contains("panicked"), "{log}");
     assert!(log.contains("the database is unavailable"), "{log}");

@@ -71,10 +71,20 @@ impl ApiError {
         }
         tracing::error!(%error, "{context}: the database is unavailable");
         metrics::counter!("tern_errors_total", "kind" => "database_unavailable").increment(1);
-        Self::unavailable("database_unavailable", "the database does not answer").hint(
-            "check that the database server runs and the database exists, then send the \
-             request again (a message with the same message_id)",
-        )
+        Self::database_unavailable(error)
+    }
+
+    /// The 503 for a database that cannot be reached or has lost its tables.
+    pub fn database_unavailable(error: &tern_store::StoreError) -> Self {
+        if error.is_missing_schema() {
+            return Self::unavailable(
+                "database_unavailable",
+                "the database has no conversation tables; it was dropped or replaced",
+            )
+            .hint("restart tern serve, which creates the tables at start-up");
+        }
+        Self::unavailable("database_unavailable", "the database does not answer")
+            .hint("check that the database server runs and the database exists, then try again")
     }
 }
 

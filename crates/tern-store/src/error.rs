@@ -73,6 +73,15 @@ impl StoreError {
         }
     }
 
+    /// Returns whether the database answers but lacks Tern's tables, as after
+    /// it was dropped and created again while the server ran.
+    pub fn is_missing_schema(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(error)) = self else {
+            return false;
+        };
+        error.code().as_deref() == Some("42P01") || error.message().contains("no such table")
+    }
+
     /// Returns whether the database cannot be reached or has gone away (a
     /// closed connection, a pool timeout, a dropped database or schema),
     /// as opposed to a failure of one statement.

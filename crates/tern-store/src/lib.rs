@@ -252,7 +252,8 @@ impl Store {
         }
     }
 
-    /// Runs a trivial query, for readiness checks.
+    /// Runs a small query on the conversations table, for readiness checks:
+    /// it fails when the database is unreachable or its tables are gone.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(store) => store.ping().await,

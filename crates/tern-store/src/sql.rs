@@ -9,6 +9,10 @@ use sqlx::types::Json;
 
 use crate::{StoreError, StoredConversation, StoredEvent, TurnCommit, Upload};
 
+/// Checks that the database answers and still has the schema: a database
+/// dropped and created again empty fails here, not on the first message.
+pub(crate) const PING: &str = "SELECT 1 FROM conversations LIMIT 1";
+
 pub(crate) const LOAD_CONVERSATION: &str = "\
     SELECT version, last_seq, state, created_at, updated_at, claim_until FROM conversations \
     WHERE tenant_id = $1 AND conversation_id = $2";

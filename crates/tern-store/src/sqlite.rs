@@ -192,8 +192,8 @@ impl SqliteStore {
     }
 
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        sqlx::query("SELECT 1").execute(&self.writer).await?;
+        sqlx::query(sql::PING).execute(&self.reader).await?;
+        sqlx::query(sql::PING).execute(&self.writer).await?;
         Ok(())
     }
 

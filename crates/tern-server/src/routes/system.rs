@@ -35,11 +35,8 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
             json!({ "status": "ready", "database": state.store.backend() }),
         )),
         Err(error) => {
-            tracing::warn!(%error, "readiness check: the database does not answer");
-            Err(ApiError::unavailable(
-                "database_unavailable",
-                "the database does not answer",
-            ))
+            tracing::warn!(%error, "readiness check failed");
+            Err(ApiError::database_unavailable(&error))
         }
     }
 }
