@@ -138,18 +138,39 @@ const NO_WORDS: &[&str] = &[
     "nein",
 ];
 
-/// Reads yes/no words in English, Arabic and a few other languages.
+/// Words that may come with a yes or a no without changing it, as in
+/// "yes please" or "no thanks".
+const COURTESY_WORDS: &[&str] = &[
+    "please", "thanks", "thank", "you", "much", "very", "من", "فضلك", "شكرا", "شكراً", "merci",
+    "danke", "gracias",
+];
+
+/// Reads yes/no words in English, Arabic and a few other languages. The
+/// message may repeat the answer or add courtesy words ("yes please", "no
+/// thank you", "yeah sure"); any other word, or both a yes and a no, makes
+/// it no answer.
 pub fn parse_yes_no(text: &str) -> Option<bool> {
-    let word = normalize_digits(text.trim())
-        .trim_end_matches(['.', '!', '?', '،'])
-        .to_lowercase();
-    if YES_WORDS.contains(&word.as_str()) {
-        Some(true)
-    } else if NO_WORDS.contains(&word.as_str()) {
-        Some(false)
-    } else {
-        None
+    let text = normalize_digits(text.trim()).to_lowercase();
+    let words = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?' | '،'))
+        .filter(|word| !word.is_empty());
+    let mut answer = None;
+    for word in words {
+        let this = if YES_WORDS.contains(&word) {
+            true
+        } else if NO_WORDS.contains(&word) {
+            false
+        } else if COURTESY_WORDS.contains(&word) {
+            continue;
+        } else {
+            return None;
+        };
+        if answer.is_some_and(|earlier| earlier != this) {
+            return None;
+        }
+        answer = Some(this);
     }
+    answer
 }
 
 fn to_bool(value: &Value) -> Result<bool, String> {

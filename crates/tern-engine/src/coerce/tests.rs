@@ -132,3 +132,16 @@ fn choice_matches_value_title_synonym_and_number() {
 fn yes_no_unknown_word_is_none() {
     assert_eq!(parse_yes_no("perhaps"), None);
 }
+
+#[test]
+fn yes_no_allows_courtesy_words() {
+    for yes in ["yes please", "Yeah, sure!", "ok thanks", "نعم من فضلك", "yes yes"] {
+        assert_eq!(parse_yes_no(yes), Some(true), "{yes}");
+    }
+    for no in ["no thanks", "No, thank you.", "nope thanks", "لا شكرا"] {
+        assert_eq!(parse_yes_no(no), Some(false), "{no}");
+    }
+    for neither in ["yes no", "please", "no I want to pay", "thank you"] {
+        assert_eq!(parse_yes_no(neither), None, "{neither}");
+    }
+}
