@@ -262,13 +262,20 @@ fn chat_in_process_answers_each_line() {
 
 #[test]
 fn chat_with_bad_url_fails() {
-    let output = tern(&["chat", "--url", "garbage"]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("invalid --url `garbage`"),
-        "{}",
-        stderr(&output)
-    );
+    for url in [
+        "garbage",
+        "http://127.0.0.1:9/api",
+        "http://127.0.0.1:9?x=1",
+        "ftp://127.0.0.1",
+    ] {
+        let output = tern(&["chat", "--url", url]);
+        assert_eq!(output.status.code(), Some(2), "{url}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("invalid --url `{url}`")),
+            "{}",
+            stderr(&output)
+        );
+    }
 }
 
 #[test]

@@ -100,12 +100,18 @@ fn print_reply(reply: &Value) {
 }
 
 async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow::Result<usize> {
-    let parsed = reqwest::Url::parse(url)
-        .ok()
-        .filter(|parsed| matches!(parsed.scheme(), "http" | "https"));
-    if parsed.is_none() {
+    // The message path is appended to the URL, so a path, a query or a
+    // fragment would send the messages somewhere else.
+    let usable = reqwest::Url::parse(url).ok().is_some_and(|parsed| {
+        matches!(parsed.scheme(), "http" | "https")
+            && parsed.host().is_some()
+            && parsed.path() == "/"
+            && parsed.query().is_none()
+            && parsed.fragment().is_none()
+    });
+    if !usable {
         anyhow::bail!(
-            "invalid --url `{url}`: give the server's address, such as http://127.0.0.1:8080"
+            "invalid --url `{url}`: give the server's base address without a path, such as http://127.0.0.1:8080"
         );
     }
     let client = reqwest::Client::new();
@@ -136,6 +142,11 @@ async fn chat_remote(url: &str, conversation: &str, key: Option<&str>) -> anyhow
                     Some(hint) => anyhow::bail!("{status}: {message} (hint: {hint})"),
                     None => anyhow::bail!("{status}: {message}"),
                 }
+            }
+            if !body["messages"].is_array() {
+                anyhow::bail!(
+                    "the answer has no `messages`; check that --url points at a Tern server"
+                );
             }
             Ok(body)
         }
