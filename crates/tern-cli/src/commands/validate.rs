@@ -13,8 +13,12 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let actions = match &args.actions {
         Some(path) => {
             let (registry, problems) = load_actions(path)?;
+            // An actions file that could not be read at all registers nothing,
+            // and every action step would be reported as unknown on top of
+            // the file's own error.
+            let unreadable = registry.actions.is_empty() && problems.iter().any(|d| d.is_error());
             diagnostics.extend(problems);
-            Some(registry)
+            (!unreadable).then_some(registry)
         }
         None => None,
     };
