@@ -68,9 +68,7 @@ fn warn_not_checked(flows: &FlowSet, report: &mut Report) {
         let message = "action names and parameters were not checked because no readable actions file was given";
         report
             .global_warning("actions_not_checked", message.to_string())
-            .hint(
-                "pass --actions FILE, fixed if it has errors, to check action names and parameters",
-            );
+            .hint("pass --actions FILE to check action names and parameters");
     }
 }
 
