@@ -312,3 +312,21 @@ fn chat_exits_one_when_messages_fail() {
         stderr(&output)
     );
 }
+
+#[test]
+fn validate_unreadable_actions_file_reports_only_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let actions = dir.path().join("actions.yml");
+    std::fs::write(&actions, "actions:\n  - nam: y\n").unwrap();
+    let output = tern(&[
+        "validate",
+        "--actions",
+        actions.to_str().unwrap(),
+        "examples/municipal/flows",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("error[invalid_action]"), "{text}");
+    assert!(!text.contains("unknown_action"), "{text}");
+    assert!(text.contains("actions_not_checked"), "{text}");
+}
