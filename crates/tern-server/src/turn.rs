@@ -143,7 +143,7 @@ pub fn check_request_named(
         }
         check_name("attachment name", &attachment.name)?;
         if let Some(url) = &attachment.url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && !is_web_url(url)
         {
             return Err(ApiError::bad_request(
                 "invalid_attachment",
@@ -179,6 +179,17 @@ pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
 
 /// Rejects every control character, line breaks included: names end up in
 /// HTTP headers and log lines.
+/// Returns whether `url` is an `http://` or `https://` URL with a host. The
+/// scheme may be in any case, as URL schemes are case-insensitive.
+fn is_web_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !host.is_empty()
+}
+
 pub fn check_name(field: &str, text: &str) -> Result<(), ApiError> {
     let length = text.chars().count();
     if length > MAX_NAME_CHARS {
@@ -713,5 +724,30 @@ impl ActionRunner for Actions<'_> {
             metrics::histogram!(m::ACTION_SECONDS).record(report.latency.as_secs_f64());
             report.outcome
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_web_url;
+
+    #[test]
+    fn web_url_needs_http_scheme_and_host() {
+        for url in [
+            "https://example.com/a.jpg",
+            "HTTP://127.0.0.1/a",
+            "http://h?x=1",
+        ] {
+            assert!(is_web_url(url), "{url}");
+        }
+        for url in [
+            "http://",
+            "http:/x",
+            "javascript:alert(1)",
+            "ftp://h/a",
+            "https:///a",
+        ] {
+            assert!(!is_web_url(url), "{url}");
+        }
     }
 }

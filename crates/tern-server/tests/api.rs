@@ -675,6 +675,12 @@ async fn invalid_message_requests_rejected(backend: Backend) {
             "invalid_attachment",
         ),
         (
+            "attachment URL without a host",
+            json!({ "text": "hi", "attachments": [{ "name": "a.jpg", "url": "http://" }] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_attachment",
+        ),
+        (
             "attachment name over 255 characters",
             json!({ "text": "hi", "attachments": [{ "name": "a".repeat(256), "url": "https://example.com/a.jpg" }] }),
             StatusCode::BAD_REQUEST,
