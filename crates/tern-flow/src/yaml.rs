@@ -40,8 +40,17 @@ impl SyntaxError {
         SyntaxError {
             line,
             column,
-            message: strip_position(first).to_string(),
+            message: user_message(strip_position(first)),
         }
+    }
+}
+
+/// Replaces advice meant for programmers using serde-saphyr (its parser
+/// options) with advice for the person editing the file.
+fn user_message(message: &str) -> String {
+    match message.split_once(", set DuplicateKeyPolicy") {
+        Some((duplicate, _)) => format!("{duplicate}; remove one of the two entries"),
+        None => message.to_string(),
     }
 }
 
@@ -65,6 +74,22 @@ mod tests {
         assert!(summary.line >= 2, "{summary:?}");
         assert!(!summary.message.contains('\n'), "{summary:?}");
         assert!(!summary.message.starts_with("line "), "{summary:?}");
+    }
+
+    #[test]
+    fn duplicate_key_advice_is_for_the_file() {
+        let error =
+            super::from_str::<std::collections::BTreeMap<String, u32>>("a: 1\na: 2\n").unwrap_err();
+        let summary = super::SyntaxError::from_error(&error);
+        assert!(summary.message.contains("duplicate"), "{summary:?}");
+        assert!(
+            !summary.message.contains("DuplicateKeyPolicy"),
+            "{summary:?}"
+        );
+        assert!(
+            summary.message.ends_with("remove one of the two entries"),
+            "{summary:?}"
+        );
     }
 
     #[test]

@@ -173,9 +173,15 @@ impl Config {
             base_url: args.llm_base_url.or(file.llm_base_url),
             model: args.llm_model.or(file.llm_model),
             mode: args.llm_mode.or(file.llm_mode),
-            timeout: Duration::from_secs(file.llm_timeout_secs.unwrap_or(30)),
+            timeout: Duration::from_secs(at_least_one(
+                "llm_timeout_secs",
+                file.llm_timeout_secs.unwrap_or(30),
+            )?),
             max_retries: file.llm_max_retries.unwrap_or(2),
-            max_concurrency: file.llm_max_concurrency.unwrap_or(DEFAULT_LLM_CONCURRENCY),
+            max_concurrency: at_least_one(
+                "llm_max_concurrency",
+                file.llm_max_concurrency.unwrap_or(DEFAULT_LLM_CONCURRENCY),
+            )?,
             apology: file.llm_apology.unwrap_or_else(|| DEFAULT_APOLOGY.into()),
             provider,
         };
@@ -205,7 +211,10 @@ impl Config {
                 .filter(|k| !k.is_empty()),
             cors_origins: file.cors_origins.unwrap_or_default(),
             retention: file.retention_days.map(retention).transpose()?,
-            max_upload_bytes: file.max_upload_bytes.unwrap_or(10 * 1024 * 1024),
+            max_upload_bytes: at_least_one(
+                "max_upload_bytes",
+                file.max_upload_bytes.unwrap_or(10 * 1024 * 1024),
+            )?,
             shutdown_timeout: Duration::from_secs(file.shutdown_timeout_secs.unwrap_or(10)),
             log_json: args.log_json || file.log_json.unwrap_or(false),
         })
@@ -255,12 +264,27 @@ fn check_assistant_files(
             name,
             value: path.display().to_string(),
             hint: format!(
-                "a {name} file applies to your own flows: give them with --flows PATH \
+                "an {name} file applies to your own flows: give them with --flows PATH \
                  (TERN_FLOWS, or `flows` in the configuration file), or leave the {name} \
                  file out to serve the bundled example"
             ),
         }),
     }
+}
+
+/// Rejects a zero for a setting that cannot work with it.
+fn at_least_one<T>(name: &'static str, value: T) -> Result<T, ConfigError>
+where
+    T: PartialEq + Default + std::fmt::Display,
+{
+    if value == T::default() {
+        return Err(ConfigError::Setting {
+            name,
+            value: value.to_string(),
+            hint: format!("set `{name}` to 1 or more, or leave it out for the default"),
+        });
+    }
+    Ok(value)
 }
 
 /// Maximum retention in days: about 1,000 years, far beyond any policy,
@@ -471,6 +495,20 @@ mod tests {
         let error = Config::resolve(args).unwrap_err().to_string();
         assert!(error.contains("`admin_key: ***`"), "{error}");
         assert!(!error.contains("123456789"), "{error}");
+    }
+
+    #[test]
+    fn zero_limits_rejected_by_name() {
+        for key in [
+            "llm_timeout_secs",
+            "llm_max_concurrency",
+            "max_upload_bytes",
+        ] {
+            let (_dir, args) = with_file(&format!("{key}: 0\n"));
+            let error = Config::resolve(args).unwrap_err().to_string();
+            assert!(error.contains(&format!("`{key}`")), "{error}");
+            assert!(error.contains("1 or more"), "{error}");
+        }
     }
 
     #[test]
