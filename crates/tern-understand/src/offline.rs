@@ -96,7 +96,10 @@ fn understand_message(context: &PromptContext) -> Vec<Command> {
     }
     let cancel = contains_phrase(&lower, CANCEL_PHRASES)
         || (may_be_command && contains_phrase(&lower, CANCEL_WORDS));
-    if cancel && context.active_flow.is_some() {
+    // With nothing running, only a bare "cancel" or "never mind" is one, so
+    // that the engine can say there is nothing to cancel; a longer message
+    // ("cancel my appointment") may be a request for a flow.
+    if cancel && (context.active_flow.is_some() || words(&lower).count() <= 2) {
         return vec![Command::Cancel];
     }
     if context.awaiting.is_some()

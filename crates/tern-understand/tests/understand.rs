@@ -383,6 +383,25 @@ fn offline_cancel_and_handoff() {
 }
 
 #[test]
+fn offline_bare_cancel_without_flow() {
+    let flows = corpus();
+    // Nothing runs: a bare cancel still is one, so the engine can say there
+    // is nothing to cancel, but a longer message is not taken for one.
+    assert_eq!(
+        offline::understand(&context_after(&flows, &[], "cancel")),
+        [Command::Cancel]
+    );
+    assert_ne!(
+        offline::understand(&context_after(
+            &flows,
+            &[],
+            "please cancel my iqama renewal"
+        )),
+        [Command::Cancel]
+    );
+}
+
+#[test]
 fn offline_greets_and_admits_not_understanding() {
     let flows = corpus();
     // "hello" is an intent of the greeting flow, so it starts that flow.
