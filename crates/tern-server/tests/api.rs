@@ -1108,6 +1108,22 @@ async fn upload_fills_file_slot(backend: Backend) {
         photo.as_slice()
     );
 
+    // A name with folders is offered for saving by its last part only.
+    let pathlike = server
+        .upload(&id, "..%2F..%2Fetc%2Fpasswd", "text/plain", b"x".to_vec())
+        .await;
+    let pathlike_id = pathlike["upload_id"].as_str().expect("upload id");
+    let downloaded = server
+        .http
+        .get(server.url(&format!("/api/v1/uploads/{pathlike_id}")))
+        .send()
+        .await
+        .expect("GET upload");
+    assert_eq!(
+        downloaded.headers()["content-disposition"],
+        "attachment; filename=\"passwd\""
+    );
+
     // The report, photo included, passes the action's schema and reaches the
     // demo back office.
     let filed = server.send(&id, "yes").await;

@@ -310,7 +310,15 @@ pub async fn get_upload(
         .map_err(|e| ApiError::store("reading an upload failed", &e))?;
     let upload = upload
         .ok_or_else(|| ApiError::not_found("upload_not_found", format!("no upload `{id}`")))?;
-    let disposition = format!("attachment; filename=\"{}\"", upload.name.replace('"', ""));
+    // Only the last path component is offered as the file name, so a name
+    // such as `../../etc/passwd` cannot suggest a place to save the file.
+    let file_name = upload
+        .name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .replace('"', "");
+    let disposition = format!("attachment; filename=\"{file_name}\"");
     Ok((
         [
             (header::CONTENT_TYPE, upload.content_type),
