@@ -141,8 +141,19 @@ const NO_WORDS: &[&str] = &[
 /// Words that may come with a yes or a no without changing it, as in
 /// "yes please" or "no thanks".
 const COURTESY_WORDS: &[&str] = &[
-    "please", "thanks", "thank", "you", "much", "very", "من", "فضلك", "شكرا", "شكراً", "merci",
-    "danke", "gracias",
+    "please",
+    "thanks",
+    "thank",
+    "you",
+    "much",
+    "very",
+    "من",
+    "فضلك",
+    "شكرا",
+    "شكراً",
+    "merci",
+    "danke",
+    "gracias",
 ];
 
 /// Reads yes/no words in English, Arabic and a few other languages. The

@@ -135,7 +135,13 @@ fn yes_no_unknown_word_is_none() {
 
 #[test]
 fn yes_no_allows_courtesy_words() {
-    for yes in ["yes please", "Yeah, sure!", "ok thanks", "نعم من فضلك", "yes yes"] {
+    for yes in [
+        "yes please",
+        "Yeah, sure!",
+        "ok thanks",
+        "نعم من فضلك",
+        "yes yes",
+    ] {
         assert_eq!(parse_yes_no(yes), Some(true), "{yes}");
     }
     for no in ["no thanks", "No, thank you.", "nope thanks", "لا شكرا"] {

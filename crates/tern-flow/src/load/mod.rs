@@ -140,10 +140,28 @@ fn syntax_error(path: &Path, text: &str, error: &serde_saphyr::Error) -> Diagnos
 }
 
 fn syntax_hint(message: &str) -> Option<String> {
-    if message.contains("unknown field") {
-        return Some("check the spelling; docs/flows.md lists every field".to_string());
+    if !message.contains("unknown field") {
+        return None;
     }
-    None
+    let close = unknown_field_suggestion(message);
+    Some(match close {
+        Some(field) => format!("did you mean `{field}`? docs/flows.md lists every field"),
+        None => "check the spelling; docs/flows.md lists every field".to_string(),
+    })
+}
+
+/// Finds the expected field closest to the unknown one in a message such as
+/// "unknown field `colect`, expected one of id, collect, ...".
+fn unknown_field_suggestion(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let (_, expected) = rest.split_once("expected ")?;
+    let expected = expected.strip_prefix("one of ").unwrap_or(expected);
+    let candidates = expected
+        .split(',')
+        .map(|field| field.trim().trim_matches('`'))
+        .filter(|field| !field.is_empty());
+    crate::validate::suggest::closest(unknown, candidates)
 }
 
 fn file_error(path: &Path, message: &str, line: u32, column: u32) -> Diagnostic {
@@ -156,5 +174,25 @@ fn file_error(path: &Path, message: &str, line: u32, column: u32) -> Diagnostic 
         path: String::new(),
         message: message.to_string(),
         hint: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::syntax_hint;
+
+    #[test]
+    fn unknown_field_hint_suggests_closest() {
+        let message = "unknown field `respone`, expected one of id, collect, response, next";
+        assert_eq!(
+            syntax_hint(message).as_deref(),
+            Some("did you mean `response`? docs/flows.md lists every field")
+        );
+        let far = "unknown field `zzz`, expected one of id, collect";
+        assert_eq!(
+            syntax_hint(far).as_deref(),
+            Some("check the spelling; docs/flows.md lists every field")
+        );
+        assert_eq!(syntax_hint("expected sequence start"), None);
     }
 }

@@ -13,7 +13,7 @@ mod references;
 mod slot_uses;
 mod slots;
 mod steps;
-mod suggest;
+pub(crate) mod suggest;
 
 use crate::actions::ActionRegistry;
 use crate::diagnostic::{Diagnostic, Severity};
