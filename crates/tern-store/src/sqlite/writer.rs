@@ -43,6 +43,9 @@ pub(super) struct Writer {
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
+// Nearly every message is a write, so boxing it to shrink the rare `Close`
+// would only add an allocation per turn.
+#[expect(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Message {
     Write(Job),
