@@ -150,6 +150,22 @@ fn interruption_offers_resume_and_resumes() {
 }
 
 #[test]
+fn new_request_during_resume_offer_keeps_flow_paused() {
+    let flow_set = flows(TWO_FLOWS);
+    let responses = Responses::default();
+    let engine = Engine::new(&flow_set, &responses);
+    let outcome = engine.handle(DialogueState::default(), &[start("order")]);
+    let outcome = engine.handle(outcome.state, &[start("hours")]);
+    let outcome = engine.handle(outcome.state, &[start("hours")]);
+    assert!(!has_event(&outcome, "flow_resumed"), "{:?}", outcome.events);
+    assert!(has_event(&outcome, "flow_interrupted"), "{:?}", outcome.events);
+    assert_eq!(
+        texts(&outcome),
+        ["We open at 9.", "Would you like to continue with Order?"]
+    );
+}
+
+#[test]
 fn declining_resume_cancels_paused_flow() {
     let flow_set = flows(TWO_FLOWS);
     let responses = Responses::default();

@@ -63,6 +63,12 @@ impl<'a> Turn<'a> {
                 }
                 None => false,
             },
+            // A new request leaves the paused flow paused: the new flow
+            // interrupts it again instead of resuming it for no turn.
+            Some(Waiting::ResumeOffer { .. }) if yes_no.is_none() && requests_flow(commands) => {
+                self.state.waiting = None;
+                false
+            }
             Some(Waiting::ResumeOffer { flow }) => {
                 self.answer_resume_offer(&flow, yes_no);
                 yes_no.is_some()
@@ -71,11 +77,8 @@ impl<'a> Turn<'a> {
                 self.state.waiting = None;
                 // A yes that comes with a request ("yes, renew my permit")
                 // starts that flow instead of asking what.
-                let requests_flow = commands
-                    .iter()
-                    .any(|c| matches!(c, Command::StartFlow { .. }));
                 let reply = match yes_no {
-                    _ if requests_flow => return false,
+                    _ if requests_flow(commands) => return false,
                     Some(true) => self.responses().how_can_i_help.clone(),
                     Some(false) => self.responses().goodbye.clone(),
                     None => return false,
@@ -321,6 +324,12 @@ impl<'a> Turn<'a> {
             _ => {}
         }
     }
+}
+
+fn requests_flow(commands: &[Command]) -> bool {
+    commands
+        .iter()
+        .any(|c| matches!(c, Command::StartFlow { .. }))
 }
 
 fn handoff_reason(command: &Command) -> Option<Option<String>> {
